@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,7 +30,7 @@ static const char usage[] =
 	"                     [--rate N] [--burst N] [--ms-per-user N] [--retention SECONDS]\n"
 	"                     [--fault-5xx P] [--fault-429 P] [--fault-reset P] [--fault-slow P:SECONDS]\n"
 	"                     [--retry-after on|off] [--seed N] [--export-url-ttl SECONDS]\n"
-	"                     [--log-level debug|info|warn|error]\n";
+	"                     [--log-level debug|info|warn|error] [--exit-with-parent]\n";
 
 struct cli {
 	struct tenant_options opt;
@@ -37,6 +38,7 @@ struct cli {
 	char *log_level;
 	bool have_seed;
 	unsigned long long seed;
+	bool exit_with_parent;
 };
 
 static int bad_arg(const char *name, const char *value)
@@ -78,6 +80,11 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		if (strcmp(a, "--version") == 0) {
 			printf("auth0-sandbox %s\n", IMPORTD_VERSION);
 			exit(0);
+		}
+		if (strcmp(a, "--exit-with-parent") == 0) {
+			/* a supervisor (auth0-importd --sandbox) going away takes us along */
+			c->exit_with_parent = true;
+			continue;
 		}
 		if (strncmp(a, "--", 2) != 0) {
 			fprintf(stderr, "auth0-sandbox: unexpected argument '%s'\n%s", a, usage);
@@ -261,8 +268,15 @@ int main(int argc, char **argv)
 	struct tenant *t = NULL;
 	struct MHD_Daemon *d = NULL;
 
+	pid_t parent = getppid();
 	if (parse_args(argc, argv, &c) < 0)
 		goto out;
+	if (c.exit_with_parent) {
+		/* SIGTERM when the parent dies; it may already have died */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			goto out;
+	}
 	if (c.log_level) {
 		enum log_level lv;
 		if (log_level_from_string(c.log_level, &lv) < 0) {
