@@ -52,6 +52,7 @@ struct sandbox_child {
 	struct run *run;         /* the current spawn, NULL between spawns */
 	uv_timer_t timer;        /* ready timeout, restart backoff, kill */
 	bool timer_open;
+	bool held;               /* sandbox_child_start still looks at it */
 	uint64_t deaths[MAX_DEATHS];
 	unsigned n_deaths;
 	char err[256];
@@ -63,7 +64,7 @@ static void maybe_free(struct sandbox_child *sc)
 {
 	if (sc->state != SC_STOPPING && sc->state != SC_FAILED)
 		return;
-	if (sc->run || sc->timer_open)
+	if (sc->run || sc->timer_open || sc->held)
 		return;
 	free(sc->bin);
 	free(sc->dir);
@@ -439,24 +440,24 @@ int sandbox_child_start(uv_loop_t *loop, const char *state_dir, struct sandbox_c
 	sc->timer_open = true;
 	uv_unref((uv_handle_t *)&sc->timer);
 	live_children++;
+	sc->held = true;
 	if ((r = spawn_run(sc)) < 0) {
-		snprintf(err, errlen, "%s", sc->err);
 		sc->state = SC_FAILED;
-		finish_stop(sc);
-		while (live_children > 0 && uv_run(loop, UV_RUN_ONCE))
-			;
-		return r;
+	} else {
+		uv_timer_start(&sc->timer, on_timer, READY_TIMEOUT_MS, 0);
+		while (sc->state == SC_STARTING)
+			uv_run(loop, UV_RUN_ONCE);
 	}
-	uv_timer_start(&sc->timer, on_timer, READY_TIMEOUT_MS, 0);
-	while (sc->state == SC_STARTING)
-		uv_run(loop, UV_RUN_ONCE);
 	if (sc->state != SC_RUNNING) {
 		snprintf(err, errlen, "%s", sc->err[0] ? sc->err : "the emulator did not start");
-		int before = live_children;
-		while (live_children >= before && uv_run(loop, UV_RUN_ONCE))
+		finish_stop(sc);
+		while ((sc->run || sc->timer_open) && uv_run(loop, UV_RUN_ONCE))
 			;
-		return -ECHILD;
+		sc->held = false;
+		maybe_free(sc);
+		return r < 0 ? r : -ECHILD;
 	}
+	sc->held = false;
 	*ret = sc;
 	return 0;
 fail:
