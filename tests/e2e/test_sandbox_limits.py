@@ -2,6 +2,7 @@
 different 429s, early requests after a 429, token expiry and revocation,
 and faults as data (scripts and probabilities)."""
 import http.client
+import threading
 import time
 import unittest
 import urllib.parse
@@ -153,6 +154,45 @@ class Faults(unittest.TestCase):
             self.assertEqual(imports[0]["status"], 202)
             later = s.admin("GET", "requests?since=" + urllib.parse.quote(str(log["last_seq"])))
             self.assertEqual(later["requests"], [])
+
+
+class Concurrency(unittest.TestCase):
+    def test_parallel_clients_keep_the_rules(self):
+        with Sandbox(["--rate", "1000", "--burst", "1000", "--ms-per-user", "2"]) as s:
+            tok = s.token()
+            failures = []
+
+            def client(k):
+                try:
+                    for n in range(4):
+                        users = [{"email": f"c{k}-{n}-{i}@example.com"} for i in range(20)]
+                        while True:
+                            r = s.submit(users, token=tok)
+                            if r.status == 202:
+                                break
+                            if r.status != 429 or "active import" not in r.json()["message"]:
+                                failures.append((r.status, r.body))
+                                return
+                            time.sleep(0.01)
+                        job = s.wait_job(r.json()["id"], timeout=30, token=tok)
+                        if job["summary"]["inserted"] != 20:
+                            failures.append(job)
+                except Exception as e:  # noqa: BLE001 - reported below
+                    failures.append(repr(e))
+
+            threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            self.assertEqual(failures, [])
+            st = s.stats()
+            self.assertEqual(st["import_jobs"], 24)
+            self.assertEqual(st["max_active_import_jobs"], 2)
+            self.assertGreater(st["active_jobs_429"], 0)
+            users = s.users()
+            self.assertEqual(len(users), 480)
+            self.assertTrue(all(u["inserted"] == 1 and u["updated"] == 0 for u in users))
 
 
 if __name__ == "__main__":
