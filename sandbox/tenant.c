@@ -726,6 +726,7 @@ struct job *tenant_import_create(struct tenant *t, int conn, const char *users, 
 		json_object_object_add(t->users_hashes, hex, json_object_new_int64(1));
 	}
 	t->stats.import_jobs++;
+	t->stats.completion_emails += send_email;
 	int active = tenant_active_imports(t, now);
 	if (active > t->stats.max_active_jobs)
 		t->stats.max_active_jobs = active;
@@ -917,6 +918,7 @@ json_object *tenant_stats_json(struct tenant *t, int64_t now)
 	ADD("duplicate_users_parts", s->duplicate_users_parts);
 	ADD("import_jobs", s->import_jobs);
 	ADD("export_jobs", s->export_jobs);
+	ADD("completion_emails", s->completion_emails);
 	ADD("active_import_jobs", tenant_active_imports(t, now));
 	ADD("max_active_import_jobs", s->max_active_jobs);
 	ADD("tokens_issued", s->tokens_issued);

@@ -105,6 +105,7 @@ struct request_stats {
 	long largest_body;
 	long duplicate_users_parts;
 	long import_jobs, export_jobs;
+	long completion_emails;  /* import jobs that would email the tenant's owners */
 	int max_active_jobs;
 	long tokens_issued;
 };
