@@ -290,6 +290,7 @@ void admin_handle(struct tenant *t, const struct request *in, struct reply *out)
 		json_object_object_add(o, "error", json_object_new_string("no such admin endpoint"));
 		answer(out, 404, o);
 	}
+	handlers_reply_freeze(out);
 	tenant_unlock();
 	json_object_put(body);
 }

@@ -44,6 +44,22 @@ json_object *handlers_envelope(int status, const char *message, const char *erro
 	return o;
 }
 
+void handlers_reply_freeze(struct reply *out)
+{
+	if (!out->json)
+		return;
+	const char *s = json_object_to_json_string_ext(out->json,
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *copy = strdup(s ? s : "");
+	json_object_put(out->json);
+	out->json = NULL;
+	if (out->raw_owned)
+		free(out->raw);
+	out->raw = copy;
+	out->raw_len = copy ? strlen(copy) : 0;
+	out->raw_owned = copy != NULL;
+}
+
 static void set_json(struct reply *out, int status, json_object *body, const char *ctype)
 {
 	json_object_put(out->json);
@@ -667,6 +683,7 @@ void handlers_tenant(struct tenant *t, const struct request *in, struct reply *o
 		t->stats.faults_reset++;
 		out->fault = FAULT_RESET;
 		json_object_object_add(logrec, "status", json_object_new_int(0));
+		handlers_reply_freeze(out);
 		tenant_unlock();
 		return;
 	}
@@ -726,6 +743,7 @@ done:
 		else
 			json_object_object_add(t->status_counts, key, json_object_new_int64(1));
 	}
+	handlers_reply_freeze(out);
 	tenant_unlock();
 }
 

@@ -47,5 +47,10 @@ struct reply {
 void handlers_tenant(struct tenant *t, const struct request *in, struct reply *out);
 void handlers_export_file(struct tenant *t, const struct request *in, struct reply *out);
 
+/* Turns out->json into owned raw bytes. Answers may share json-c objects
+ * with the tenant (and json-c caches a serialization inside the object), so
+ * every handler calls this before it lets go of the tenant lock. */
+void handlers_reply_freeze(struct reply *out);
+
 /* {"statusCode":…,"error":…,"message":…[,"errorCode":…]} */
 json_object *handlers_envelope(int status, const char *message, const char *error_code);
