@@ -349,7 +349,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	print_ready(t);
-	log_info("sandbox", "listening on %s (rate %g/s, burst %d, %g ms per user, %d active jobs)",
+	log_info("sandbox", "Auth0 emulator serving at %s (rate %g/s, burst %d, %g ms per user, %d active jobs)",
 		 base, c.opt.rate, c.opt.burst, c.opt.ms_per_user, c.opt.max_active_jobs);
 	int sig = 0;
 	sigwait(&set, &sig);
