@@ -66,6 +66,22 @@ class SandboxFlag(unittest.TestCase):
         # the daemon stopped with exit 0 (checked by Daemon), and took the emulator along
         self.assertFalse(emulator_answers(base))
 
+    def test_config_tenant_is_ignored_and_reload_keeps_the_emulator(self):
+        config = ("[tenant.default]\ndomain = real-tenant.eu.auth0.com\nclient_id = abc\n"
+                  "client_secret = config-secret-value\n"
+                  "[tenant.source]\ndomain = old-tenant.eu.auth0.com\n")
+        with Daemon(args=["--sandbox"], env=FAST, config=config) as d:
+            tenants = {t["name"]: t for t in d.get("/v1/status").json()["tenants"]}
+            base = tenants["default"]["base_url"]
+            self.assertTrue(base.startswith("http://127.0.0.1:"))
+            self.assertEqual(tenants["source"]["base_url"], "https://old-tenant.eu.auth0.com")
+            self.assertIn("[tenant.default] of " + d.config_path, d.stderr())
+            d.signal(signal.SIGHUP)
+            wait_for(lambda: "configuration reloaded" in d.stderr(), 10, what="the reload")
+            tenants = {t["name"]: t for t in d.get("/v1/status").json()["tenants"]}
+            self.assertEqual(tenants["default"]["base_url"], base)
+            self.assertNotIn("config-secret-value", d.stderr())
+
     def test_an_emulator_that_cannot_start_fails_clearly(self):
         code, err = run_to_exit(["--sandbox", "--listen", "127.0.0.1:0"],
                                 env={"SANDBOX_BIN": "/bin/false"}, timeout=20)
