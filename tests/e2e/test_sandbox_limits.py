@@ -153,6 +153,7 @@ class Faults(unittest.TestCase):
             form = imports[0]["form"]
             self.assertEqual(form["send_completion_email"], "false")
             self.assertEqual(form["connection_id"], CONN)
+            self.assertEqual(form["users_hash"], s.admin("GET", "jobs")["jobs"][0]["users_hash"])
             self.assertEqual(imports[0]["status"], 202)
             self.assertEqual(s.stats()["completion_emails"], 0)
             s.import_users([{"email": "b@example.com"}])      # Auth0's default: true
