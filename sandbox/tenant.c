@@ -578,10 +578,13 @@ static void process_import(struct tenant *t, struct job *j, int64_t now)
 			j->updated++;
 			continue;
 		}
-		struct user *other = by_email ? by_email :
-			user_by(t, c, t->by_uid[c], "user_id", uid, false) ?:
-			user_by(t, c, t->by_username[c], "username", uname, true) ?:
-			user_by(t, c, t->by_phone[c], "phone_number", phone, false);
+		struct user *other = by_email;
+		if (!other)
+			other = user_by(t, c, t->by_uid[c], "user_id", uid, false);
+		if (!other)
+			other = user_by(t, c, t->by_username[c], "username", uname, true);
+		if (!other)
+			other = user_by(t, c, t->by_phone[c], "phone_number", phone, false);
 		if (other) {
 			if (j->upsert)
 				add_failure(j, user, one_error("CONFLICT",
