@@ -34,6 +34,7 @@ struct uvcurl_request {
 	struct curl_slist *headers;
 	curl_mime *mime;
 	char *body;       /* copied request body */
+	size_t body_len;
 	uvcurl_done_cb cb;
 	void *arg;
 
@@ -176,6 +177,9 @@ static void request_free(struct uvcurl_request *req)
 	}
 	curl_slist_free_all(req->headers);
 	curl_mime_free(req->mime);
+	/* Request bodies may hold credentials (the token grant): wipe them. */
+	if (req->body)
+		explicit_bzero(req->body, req->body_len);
 	free(req->body);
 	free(req->rbody);
 	free(req->hbuf);
@@ -455,6 +459,7 @@ int uvcurl_request_start(struct uvcurl *uc, const struct uvcurl_request_opts *op
 		if (!req->body)
 			goto fail;
 		memcpy(req->body, opts->body, opts->body_len);
+		req->body_len = opts->body_len;
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)opts->body_len);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
 	} else if (opts->mime) {
@@ -488,6 +493,8 @@ fail:
 		req->easy = NULL;
 	}
 	curl_slist_free_all(req->headers);
+	if (req->body)
+		explicit_bzero(req->body, req->body_len);
 	free(req->body);
 	free(req);
 	return r;
