@@ -6,6 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/users/users.h"
+
+/* The users library sizes chunks for the worst multipart this file can
+ * send; what we send must never be larger. */
+_Static_assert(A0_IMPORT_MULTIPART_OVERHEAD_MAX <= USERS_MULTIPART_OVERHEAD,
+	       "multipart overhead exceeds what the chunk budget assumes");
+_Static_assert(A0_IMPORT_MAX_REQUEST_BYTES == USERS_REQUEST_MAX, "request maximum");
+_Static_assert(A0_EXTERNAL_ID_MAX <= USERS_MULTIPART_EXTERNAL_ID_MAX, "external_id maximum");
+
 /* libcurl's multipart boundary: 24 dashes and 16 random characters. */
 #define MIME_BOUNDARY_LEN 40u
 #define JOB_MAX_BODY (256u * 1024u)
