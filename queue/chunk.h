@@ -3,7 +3,8 @@
  *
  * Terms:
  *   chunk       a JSON array file of valid users under the per-job byte
- *               budget, <state_dir>/imports/<import id>/chunks/<chunk_no>.json,
+ *               budget, <state_dir>/imports/<import id>/chunks/chunk-NNNNNN.json
+ *               (chunk_file_path),
  *               plus its row in `chunks` (queue/schema_imports.h).
  *   chunk_no    0-based, in file order; Auth0's external_id for its job is
  *               "<import id>-<chunk_no>".
@@ -148,6 +149,7 @@ int chunk_load(sqlite3 *db, const char *import_id, int64_t chunk_no, struct chun
 int chunk_foreach_in_state(sqlite3 *db, enum chunk_state state, int limit,
 			   int (*fn)(const struct chunk *c, void *ctx), void *ctx);
 
-/* "<state_dir>/imports/<id>/chunks/<chunk_no>.json" into buf; -ENAMETOOLONG. */
+/* "<state_dir>/imports/<id>/chunks/chunk-%06u.json" (users_chunk_path's
+ * naming) into buf; -ENAMETOOLONG. */
 int chunk_file_path(const char *state_dir, const char *import_id, int64_t chunk_no,
 		    char *buf, size_t len);
