@@ -132,7 +132,8 @@ enum import_state import_state_derive(enum import_state cur, bool has_import_err
 	if (cur == IMPORT_CANCELLING)
 		return in_flight > 0 ? IMPORT_CANCELLING : IMPORT_CANCELLED;
 	if (open > 0) {
-		if (agg->count[CHUNK_QUEUED] == total)
+		/* A running import stays running while a chunk waits to retry. */
+		if (agg->count[CHUNK_QUEUED] == total && cur != IMPORT_RUNNING)
 			return IMPORT_QUEUED;
 		return IMPORT_RUNNING;
 	}
