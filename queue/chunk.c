@@ -468,3 +468,60 @@ int chunk_file_path(const char *state_dir, const char *import_id, int64_t chunk_
 		return -ENAMETOOLONG;
 	return 0;
 }
+
+int auth0_user_errors_page(sqlite3 *db, const char *import_id, int64_t after_idx, int limit,
+			   int (*fn)(void *ctx, int64_t idx, const char *email, const char *user_id,
+				     const char *errors_json),
+			   void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rows = 0, rc;
+	int r = exec_bound(db, "SELECT idx, email, user_id, errors FROM auth0_user_errors "
+			       "WHERE import_id = ?1 AND idx > ?2 ORDER BY idx LIMIT ?3", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, after_idx);
+	sqlite3_bind_int(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rows++;
+		r = fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+		       (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3));
+		if (r != 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? rows : sql_err(rc);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int chunk_next_failed(sqlite3 *db, const char *import_id, int64_t after_no, struct chunk *ret,
+		      char **ret_error)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t no;
+	char *err = NULL;
+	int r = exec_bound(db, "SELECT chunk_no, last_error FROM chunks WHERE import_id = ?1 "
+			       "AND state = 'failed' AND chunk_no > ?2 ORDER BY chunk_no LIMIT 1", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, after_no);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? -ENOENT : sql_err(rc);
+	}
+	no = sqlite3_column_int64(st, 0);
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+		err = strdup((const char *)sqlite3_column_text(st, 1));
+	sqlite3_finalize(st);
+	r = chunk_load(db, import_id, no, ret);
+	if (r < 0) {
+		free(err);
+		return r;
+	}
+	*ret_error = err;
+	return 0;
+}

@@ -138,6 +138,21 @@ int auth0_user_error_add_tx(sqlite3 *db, const char *import_id, int64_t chunk_no
 			    int64_t idx, const char *email, const char *user_id,
 			    const char *errors_json);
 
+/*
+ * Reads a page of Auth0 per-user errors of an import with idx > after_idx,
+ * by idx, at most limit rows; fn's non-zero return stops and is returned.
+ * Returns the number of rows read.
+ */
+int auth0_user_errors_page(sqlite3 *db, const char *import_id, int64_t after_idx, int limit,
+			   int (*fn)(void *ctx, int64_t idx, const char *email, const char *user_id,
+				     const char *errors_json),
+			   void *ctx);
+
+/* The first failed chunk numbered above after_no, with its indices, and its
+ * last_error (malloc'd, may be NULL) in *ret_error. -ENOENT when none. */
+int chunk_next_failed(sqlite3 *db, const char *import_id, int64_t after_no, struct chunk *ret,
+		      char **ret_error);
+
 /* Reads one chunk, with its indices. -ENOENT when absent. */
 int chunk_load(sqlite3 *db, const char *import_id, int64_t chunk_no, struct chunk *ret);
 

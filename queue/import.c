@@ -509,7 +509,8 @@ int import_cancel_tx(sqlite3 *db, const char *id, int64_t now, enum import_state
 }
 
 #define IMPORT_ROW_COLUMNS "seq, id, state, tenant, created_at, max_errors, dry_run, on_invalid, " \
-	"coalesce(body_sha256, ''), coalesce(idempotency_key, ''), users_total, users_invalid, warnings_total"
+	"coalesce(body_sha256, ''), coalesce(idempotency_key, ''), users_total, users_invalid, warnings_total, " \
+	"unsupported_hash, coalesce(strip_auth0_prefix, -1), coalesce(finished_at, 0)"
 
 static void import_row_from(sqlite3_stmt *st, struct import_row *r)
 {
@@ -529,6 +530,10 @@ static void import_row_from(sqlite3_stmt *st, struct import_row *r)
 	r->users_total = sqlite3_column_int64(st, 10);
 	r->users_invalid = sqlite3_column_int64(st, 11);
 	r->warnings_total = sqlite3_column_int64(st, 12);
+	snprintf(r->unsupported_hash, sizeof(r->unsupported_hash), "%s",
+		 (const char *)sqlite3_column_text(st, 13));
+	r->strip_auth0_prefix = sqlite3_column_int(st, 14);
+	r->finished_at = sqlite3_column_int64(st, 15);
 }
 
 int import_load(sqlite3 *db, const char *id, struct import_row *ret)

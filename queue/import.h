@@ -169,9 +169,12 @@ struct import_row {
 	int64_t max_errors;
 	bool dry_run;
 	char on_invalid[8];
+	char unsupported_hash[8];
+	int strip_auth0_prefix;  /* -1 unset, 0 false, 1 true */
 	char body_sha256[65];
 	char idempotency_key[256];
 	int64_t users_total, users_invalid, warnings_total;
+	int64_t finished_at;     /* 0 while not terminal */
 };
 int import_load(sqlite3 *db, const char *id, struct import_row *ret);
 /* The newest import with this idempotency key created at or after `since`;
