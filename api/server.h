@@ -179,12 +179,20 @@ void api_server_set_config(struct api_server *s, struct config *cfg);
 /* The store/readiness used by /readyz and /v1/status. */
 void api_server_set_store(struct api_server *s, struct store *store);
 
+/* Adds a contributor to GET /v1/status: fn adds members to the status
+ * object (e.g. per-tenant token state, queue depth). Never secrets. */
+int api_server_add_status(struct api_server *s, void (*fn)(struct json_object *status, void *arg),
+			  void *arg);
+
 /* Stops accepting; open requests see on_gone; suspended ones are resumed and
  * closed. The uv handles are closed and `s` is freed in their close
  * callbacks: run the loop afterwards. `s` must not be used after this. */
 void api_server_stop(struct api_server *s);
 
 /* ---- the request ------------------------------------------------------- */
+
+/* The server a request came through (NULL once the request ended). */
+struct api_server *api_request_server(const struct api_request *req);
 
 struct api_request *api_request_ref(struct api_request *req);
 void api_request_unref(struct api_request *req);
