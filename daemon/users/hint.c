@@ -124,3 +124,11 @@ const char *hint_property(const char *name, const char *const *candidates, size_
 	}
 	return best;
 }
+
+bool hint_folded_equal(const char *a, const char *b)
+{
+	char fa[HINT_NAME_MAX + 1], fb[HINT_NAME_MAX + 1];
+	if (fold(a, fa) == SIZE_MAX || fold(b, fb) == SIZE_MAX)
+		return false;
+	return strcmp(fa, fb) == 0;
+}

@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The candidate meant by `name`, or NULL. `candidates` has n entries. */
@@ -19,3 +20,6 @@ const char *hint_property(const char *name, const char *const *candidates, size_
 /* Damerau-Levenshtein (optimal string alignment) distance of two strings of
  * at most 64 bytes each; larger inputs give SIZE_MAX. */
 size_t hint_distance(const char *a, const char *b);
+
+/* Equal once case is folded and '_', '-', ' ', '.' are dropped. */
+bool hint_folded_equal(const char *a, const char *b);

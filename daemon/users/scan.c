@@ -89,7 +89,8 @@ value:
 	c = b[i];
 	switch (c) {
 	case '{':
-	case '[':
+	case '[': {
+		unsigned char open = c;
 		if (depth >= max_depth)
 			ERR("no deeper nesting (the nesting limit is reached)");
 		if (c == '{')
@@ -100,7 +101,7 @@ value:
 		out[o++] = (char)c;
 		i++;
 		SKIP_WS();
-		if (c == '{') {
+		if (open == '{') {
 			if (b[i] == '}') {
 				out[o++] = '}';
 				i++;
@@ -116,6 +117,7 @@ value:
 			goto after;
 		}
 		goto value;
+	}
 	case '"':
 		goto string;
 	case 't':

@@ -688,17 +688,23 @@ void validate_hook_custom_password_hash(struct validate *v, const char *path, st
 
 	if (!in_list(alg, schema_hash_algorithms)) {
 		size_t n = 0;
-		char all[160], hb[256];
+		char all[160], hb[400];
 		while (schema_hash_algorithms[n])
 			n++;
 		list_join(schema_hash_algorithms, all, sizeof(all));
 		const char *h = hint_property(alg, schema_hash_algorithms, n);
-		if (h) {
+		if (h && hint_folded_equal(alg, h)) {
+			/* "SHA256", "sha-256": the right algorithm, misspelt. */
 			snprintf(hb, sizeof(hb), "did you mean \"%s\"? (one of %s)", h, all);
 			ERROR(v, p_alg, "ENUM_MISMATCH", hb, "No enum match for: %s", show(alg, sb, sizeof(sb)));
 		} else {
-			snprintf(hb, sizeof(hb),
-			         "supported: %s; or import with unsupported_hash=strip (the user then resets the password)", all);
+			if (h)
+				snprintf(hb, sizeof(hb),
+				         "did you mean \"%s\"? Otherwise import with unsupported_hash=strip (the user then resets the password); supported: %s",
+				         h, all);
+			else
+				snprintf(hb, sizeof(hb),
+				         "supported: %s; or import with unsupported_hash=strip (the user then resets the password)", all);
 			ERROR(v, p_alg, "UNSUPPORTED_HASH", hb, "Unsupported hash algorithm: %s",
 			      show(alg, sb, sizeof(sb)));
 		}
