@@ -32,8 +32,8 @@ static const char *const field_names[UPLOAD_FIELD_COUNT] = {
 
 struct upload {
 	struct api_request *req;
-	char part_path[1024];
-	char final_path[1024];
+	char part_path[1100];
+	char final_path[1100];
 	char import_dir[1024];
 	int fd;
 	bool committed;

@@ -32,7 +32,7 @@ struct intake_job {
 
 	/* Worker results, read on the loop after the work callback. */
 	char dir[1024];
-	char index_path[1100];
+	char index_path[1200];
 	FILE *problems;
 	FILE *index;
 	int io_error;
@@ -64,9 +64,8 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
-static int path_join(char *buf, size_t len, const char *fmt, const char *a, const char *b)
+static int path_check(int n, size_t len)
 {
-	int n = snprintf(buf, len, fmt, a, b);
 	if (n < 0 || (size_t)n >= len)
 		return -ENAMETOOLONG;
 	return 0;
@@ -74,22 +73,22 @@ static int path_join(char *buf, size_t len, const char *fmt, const char *a, cons
 
 int intake_import_dir(const char *state_dir, const char *id, char *buf, size_t len)
 {
-	return path_join(buf, len, "%s/imports/%s", state_dir, id);
+	return path_check(snprintf(buf, len, "%s/imports/%s", state_dir, id), len);
 }
 
 int intake_upload_path(const char *state_dir, const char *id, char *buf, size_t len)
 {
-	return path_join(buf, len, "%s/imports/%s/upload", state_dir, id);
+	return path_check(snprintf(buf, len, "%s/imports/%s/upload", state_dir, id), len);
 }
 
 int intake_problems_path(const char *state_dir, const char *id, char *buf, size_t len)
 {
-	return path_join(buf, len, "%s/imports/%s/problems.ndjson", state_dir, id);
+	return path_check(snprintf(buf, len, "%s/imports/%s/problems.ndjson", state_dir, id), len);
 }
 
 int intake_spool_dir(const char *state_dir, char *buf, size_t len)
 {
-	return path_join(buf, len, "%s/%s", state_dir, "spool");
+	return path_check(snprintf(buf, len, "%s/spool", state_dir), len);
 }
 
 void intake_users_options(const struct import_row *row, const struct intake_limits *limits,
@@ -327,7 +326,7 @@ static int fsync_file(FILE *f)
 static void job_work(uv_work_t *w)
 {
 	struct intake_job *job = w->data;
-	char chunk_dir[1100], path[1100];
+	char chunk_dir[1100], path[1200];
 	int r;
 
 	job->errors = json_object_new_array();
