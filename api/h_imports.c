@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,7 +173,7 @@ static int answer_outcome(struct h_imports *h, struct api_request *req, const ch
 	const char *state = json_object_get_string(json_object_object_get(o, "state"));
 	json_object *err = json_object_object_get(o, "error");
 	if (strcmp(state, "rejected") == 0 && err) {
-		r = answer_file_problem(req, json_object_to_json_string_ext(err, JSON_C_TO_STRING_PLAIN));
+		r = answer_file_problem(req, json_object_to_json_string_ext(err, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 		return r;
 	}
@@ -458,6 +459,10 @@ static int create_parse(struct create *c, struct api_request *req, struct upload
 
 	if ((v = upload_unknown_field(u)))
 		return api_respond_problem(req, 400, "bad-field", "unknown field '%.64s'", v), -EINVAL;
+	const char *ctype = api_request_header(req, "Content-Type");
+	if (!upload_has_file(u) && !(ctype && strncasecmp(ctype, "multipart/", 10) == 0))
+		return api_respond_problem(req, 400, "empty-file", "the body is empty: it should be the users file"),
+		       -EINVAL;
 	if (!upload_has_file(u))
 		return api_respond_problem(req, 400, "bad-field",
 					   "the users file is missing: send it as the part 'users' or as the body"),
@@ -746,7 +751,7 @@ static int out_append(struct errors_stream *s, const char *data, size_t len)
 
 static int out_entry(struct errors_stream *s, json_object *entry)
 {
-	const char *text = json_object_to_json_string_ext(entry, JSON_C_TO_STRING_PLAIN);
+	const char *text = json_object_to_json_string_ext(entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	int r = 0;
 	if (!s->ndjson && !s->first)
 		r = out_append(s, ",", 1);

@@ -250,7 +250,7 @@ static int on_problems(void *ctx, uint32_t index, uint32_t line, const char *ema
 	json_object_object_add(o, "source", json_object_new_string("validation"));
 	json_object_object_add(o, "errors", errs);
 	json_object_object_add(o, "warnings", warns);
-	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (fputs(text, job->problems) == EOF || fputc('\n', job->problems) == EOF)
 		job->io_error = errno ? -errno : -EIO;
 	json_object_put(o);
@@ -309,7 +309,7 @@ static char *failure_problem_json(const struct users_failure *f, unsigned status
 		json_object_object_add(o, "line", json_object_new_int64(f->line));
 		json_object_object_add(o, "column", json_object_new_int64(f->column));
 	}
-	char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return s;
 }
@@ -368,11 +368,18 @@ static void job_work(uv_work_t *w)
 		users_chunks_remove(chunk_dir);
 	} else if (r < 0) {
 		goto io_fail;
-	} else if (job->row.dry_run) {
-		job->target = IMPORT_VALIDATED;
-		users_chunks_remove(chunk_dir);
+	} else if (job->summary.users_total == 0) {
+		/* "[]" or NDJSON of blank lines: nothing to import is a bad file. */
+		job->target = IMPORT_REJECTED;
+		job->failure.kind = USERS_FAILURE_EMPTY;
+		job->failure.slug = "empty-file";
+		snprintf(job->failure.message, sizeof(job->failure.message), "the users file holds no user");
+		job->error_json = failure_problem_json(&job->failure, 400);
 	} else if (job->summary.users_invalid > 0 && strcmp(job->row.on_invalid, "skip") != 0) {
 		job->target = IMPORT_REJECTED;
+		users_chunks_remove(chunk_dir);
+	} else if (job->row.dry_run) {
+		job->target = IMPORT_VALIDATED;
 		users_chunks_remove(chunk_dir);
 	} else {
 		job->target = IMPORT_QUEUED;

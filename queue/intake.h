@@ -24,10 +24,11 @@
  * returned (intake_busy() == false) — run the loop in between.
  *
  * Outcome of one validation (state after the commit):
- *   a bad file (malformed, not an array, empty, too many users) → rejected
+ *   a bad file (malformed, not an array, empty or "[]", too many users) → rejected
  *       with the problem stored as the import's error;
+ *   on_invalid=reject and invalid users → rejected (chunk files removed),
+ *       dry run or not;
  *   dry run → validated (no chunk rows, chunk files removed);
- *   on_invalid=reject and invalid users → rejected (chunk files removed);
  *   otherwise → queued (or straight to completed_with_errors when no user
  *       is valid); an import cancelled meanwhile stays cancelled.
  */
