@@ -470,12 +470,10 @@ void sched_item_remove(struct sched_item *it)
 	if (!it)
 		return;
 	struct sched_tenant *t = it->imp->t;
-	if (it->inflight) {
-		if (it->inflight_kind == SCHED_SUBMIT && t->submitting > 0)
-			t->submitting--;
-		if (it->inflight_kind != SCHED_EXPIRE && t->b.inflight > 0)
-			t->b.inflight--;
-	}
+	/* A request handed out and never answered is reported with
+	 * sched_observe(NULL) by the caller; only the slot is given back here. */
+	if (it->inflight && it->inflight_kind == SCHED_DO_SUBMIT && t->submitting > 0)
+		t->submitting--;
 	if (it->state == SCHED_QUEUED) {
 		queue_unlink(it);
 	} else {
@@ -535,9 +533,9 @@ static void take(struct sched_tenant *t, struct sched_item *it, enum sched_actio
 {
 	it->inflight = true;
 	it->inflight_kind = kind;
-	if (kind != SCHED_EXPIRE)
+	if (kind != SCHED_DO_EXPIRE)
 		bucket_take(&t->b, now);
-	if (kind == SCHED_SUBMIT)
+	if (kind == SCHED_DO_SUBMIT)
 		t->submitting++;
 	ret->kind = kind;
 	ret->item = it;
@@ -556,7 +554,7 @@ static bool tenant_next(struct sched_tenant *t, int64_t now, struct sched_action
 		if (it->state == SCHED_ACTIVE) {
 			int64_t expire_at = it->submitted_at + SCHED_JOB_MAX_AGE_MS;
 			if (now >= expire_at) {
-				take(t, it, SCHED_EXPIRE, now, ret);
+				take(t, it, SCHED_DO_EXPIRE, now, ret);
 				return true;
 			}
 			*wake = min64(*wake, expire_at);
@@ -594,16 +592,16 @@ static bool tenant_next(struct sched_tenant *t, int64_t now, struct sched_action
 	int64_t ready = bucket_ready_at(&t->b, now);
 	if (ready <= now) {
 		if (poll && poll->next_poll <= now) {
-			take(t, poll, SCHED_POLL, now, ret);
+			take(t, poll, SCHED_DO_POLL, now, ret);
 			return true;
 		}
 		if (submit) {
 			t->rr_last = submit->imp;
-			take(t, submit, SCHED_SUBMIT, now, ret);
+			take(t, submit, SCHED_DO_SUBMIT, now, ret);
 			return true;
 		}
 		if (fetch && fetch->not_before <= now) {
-			take(t, fetch, SCHED_FETCH_ERRORS, now, ret);
+			take(t, fetch, SCHED_DO_FETCH_ERRORS, now, ret);
 			return true;
 		}
 	}
@@ -628,7 +626,7 @@ void sched_next(struct sched *s, int64_t now, struct sched_action *ret, int64_t 
 			return;
 		}
 	}
-	ret->kind = SCHED_IDLE;
+	ret->kind = SCHED_DO_NOTHING;
 	if (ret_wake)
 		*ret_wake = wake;
 }
@@ -644,7 +642,7 @@ void sched_observe(struct sched_tenant *t, int64_t now, const struct ratelimit_i
 static void end_inflight(struct sched_item *it)
 {
 	struct sched_tenant *t = it->imp->t;
-	if (it->inflight && it->inflight_kind == SCHED_SUBMIT && t->submitting > 0)
+	if (it->inflight && it->inflight_kind == SCHED_DO_SUBMIT && t->submitting > 0)
 		t->submitting--;
 	it->inflight = false;
 }
@@ -698,7 +696,7 @@ int sched_retry(struct sched_item *it, int64_t now)
 	int64_t d = backoff_ms(s, it->attempts);
 	switch (it->state) {
 	case SCHED_QUEUED:
-		if (kind == SCHED_SUBMIT && it->attempts >= s->cfg.max_submit_attempts)
+		if (kind == SCHED_DO_SUBMIT && it->attempts >= s->cfg.max_submit_attempts)
 			return -ETIMEDOUT;
 		it->not_before = now + d;
 		break;

@@ -22,7 +22,7 @@
  *            sched_item_remove() (done, failed, split, cancelled).
  *
  * The loop: call sched_next(now); it returns one action and marks it in
- * flight (taking a bucket token), or SCHED_IDLE with the time something may
+ * flight (taking a bucket token), or SCHED_DO_NOTHING with the time something may
  * become possible. Report every Management API answer with sched_observe()
  * and the outcome of each action with the matching sched_*() call.
  *
@@ -36,7 +36,7 @@
  *     only one request is in flight.
  *   - Transient failures back off exponentially with jitter (1 s base, 60 s
  *     max); submits give up after `max_submit_attempts`.
- *   - A job ACTIVE for longer than 2 hours is handed out as SCHED_EXPIRE
+ *   - A job ACTIVE for longer than 2 hours is handed out as SCHED_DO_EXPIRE
  *     (Auth0 fails such jobs); the caller counts it failed.
  */
 #pragma once
@@ -87,11 +87,11 @@ enum sched_state {
 };
 
 enum sched_action_kind {
-	SCHED_IDLE = 0,
-	SCHED_SUBMIT,       /* submit the chunk (mark it `submitting` first) */
-	SCHED_POLL,         /* GET the job */
-	SCHED_FETCH_ERRORS, /* GET the job's errors */
-	SCHED_EXPIRE,       /* the job is older than 2 h: count it failed; no request */
+	SCHED_DO_NOTHING = 0,
+	SCHED_DO_SUBMIT,       /* submit the chunk (mark it `submitting` first) */
+	SCHED_DO_POLL,         /* GET the job */
+	SCHED_DO_FETCH_ERRORS, /* GET the job's errors */
+	SCHED_DO_EXPIRE,       /* the job is older than 2 h: count it failed; no request */
 };
 
 struct sched_action {
@@ -135,7 +135,7 @@ unsigned sched_item_attempts(const struct sched_item *it);
 /* Next poll time of an ACTIVE item (for tests and status). */
 int64_t sched_item_next_poll(const struct sched_item *it);
 
-/* The next action, marked in flight; or SCHED_IDLE and the earliest time
+/* The next action, marked in flight; or SCHED_DO_NOTHING and the earliest time
  * worth calling again (INT64_MAX: only an outcome can unblock things). */
 void sched_next(struct sched *s, int64_t now, struct sched_action *ret, int64_t *ret_wake);
 
@@ -146,7 +146,7 @@ void sched_next(struct sched *s, int64_t now, struct sched_action *ret, int64_t 
 void sched_observe(struct sched_tenant *t, int64_t now, const struct ratelimit_info *rl,
 		   int64_t wait_until);
 
-/* Outcomes of SCHED_SUBMIT. */
+/* Outcomes of SCHED_DO_SUBMIT. */
 void sched_submitted(struct sched_item *it, int64_t now);           /* job created */
 void sched_submit_too_many_jobs(struct sched_item *it, int64_t now);
 /* Back to waiting (rate-limit 429 already given to sched_observe). */
@@ -155,7 +155,7 @@ void sched_requeue(struct sched_item *it, int64_t now);
  * or fetch used up its attempts (the item is left as it was; fail it). */
 int sched_retry(struct sched_item *it, int64_t now);
 
-/* Outcomes of SCHED_POLL. `percentage_done` -1 and `time_left_s` -1 when
+/* Outcomes of SCHED_DO_POLL. `percentage_done` -1 and `time_left_s` -1 when
  * unknown. */
 void sched_poll_running(struct sched_item *it, int64_t now, int percentage_done,
 			long time_left_s);

@@ -64,16 +64,16 @@ static void test_cap_two_jobs(void **state)
 		assert_int_equal(sched_item_queue(f->imp, (uint32_t)i, 100, &it[i], &it[i]), 0);
 	roomy(f->t, T0);
 	struct sched_action a = next(f, T0, NULL);
-	assert_int_equal(a.kind, SCHED_SUBMIT);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 	assert_ptr_equal(a.item, it[0]);
 	roomy(f->t, T0);
 	a = next(f, T0, NULL);
-	assert_int_equal(a.kind, SCHED_SUBMIT);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 	assert_ptr_equal(a.item, it[1]);
 	roomy(f->t, T0);
 	int64_t wake;
 	a = next(f, T0, &wake);
-	assert_int_equal(a.kind, SCHED_IDLE);
+	assert_int_equal(a.kind, SCHED_DO_NOTHING);
 	assert_int_equal(wake, INT64_MAX); /* only an outcome frees a slot */
 	assert_int_equal(sched_tenant_active(f->t), 2);
 	sched_submitted(it[0], T0 + 10);
@@ -81,21 +81,21 @@ static void test_cap_two_jobs(void **state)
 	assert_int_equal(sched_tenant_active(f->t), 2);
 	/* First poll one second after the submit (nothing observed yet). */
 	a = next(f, T0 + 10, &wake);
-	assert_int_equal(a.kind, SCHED_IDLE);
+	assert_int_equal(a.kind, SCHED_DO_NOTHING);
 	assert_int_equal(wake, T0 + 10 + SCHED_FIRST_POLL_MS);
 	a = next(f, wake, NULL);
-	assert_int_equal(a.kind, SCHED_POLL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
 	roomy(f->t, wake);
 	sched_poll_ended(a.item, wake, false);
 	sched_item_remove(a.item);
 	assert_int_equal(sched_tenant_active(f->t), 1);
 	a = next(f, wake, NULL);
 	/* The other job is due too; polls come before submits. */
-	assert_int_equal(a.kind, SCHED_POLL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
 	roomy(f->t, wake);
 	sched_poll_running(a.item, wake, -1, -1);
 	a = next(f, wake, NULL);
-	assert_int_equal(a.kind, SCHED_SUBMIT);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 	assert_ptr_equal(a.item, it[2]);
 }
 
@@ -106,15 +106,15 @@ static void test_one_request_before_first_answer(void **state)
 	sched_item_queue(f->imp, 0, 10, NULL, &a1);
 	sched_item_queue(f->imp, 1, 10, NULL, &a2);
 	struct sched_action a = next(f, T0, NULL);
-	assert_int_equal(a.kind, SCHED_SUBMIT);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 	int64_t wake;
 	a = next(f, T0 + 5000, &wake);
-	assert_int_equal(a.kind, SCHED_IDLE);
+	assert_int_equal(a.kind, SCHED_DO_NOTHING);
 	assert_int_equal(wake, INT64_MAX);
 	roomy(f->t, T0 + 5000);
 	sched_submitted(a1, T0 + 5000);
 	a = next(f, T0 + 5000, NULL);
-	assert_int_equal(a.kind, SCHED_SUBMIT);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 	assert_ptr_equal(a.item, a2);
 }
 
@@ -128,11 +128,11 @@ static void test_bucket_empty_waits_for_reset(void **state)
 	sched_observe(f->t, T0, &rl, 0);
 	int64_t wake;
 	struct sched_action a = next(f, T0, &wake);
-	assert_int_equal(a.kind, SCHED_IDLE);
+	assert_int_equal(a.kind, SCHED_DO_NOTHING);
 	/* The default rate (2/s) would refill a token in 500 ms. */
 	assert_int_equal(wake, T0 + 500);
-	assert_int_equal(next(f, T0 + 499, NULL).kind, SCHED_IDLE);
-	assert_int_equal(next(f, T0 + 500, NULL).kind, SCHED_SUBMIT);
+	assert_int_equal(next(f, T0 + 499, NULL).kind, SCHED_DO_NOTHING);
+	assert_int_equal(next(f, T0 + 500, NULL).kind, SCHED_DO_SUBMIT);
 }
 
 static void test_rate_limit_429_blocks_everything(void **state)
@@ -143,7 +143,7 @@ static void test_rate_limit_429_blocks_everything(void **state)
 	sched_item_active(f->imp, 1, 10, T0 - 1000, T0, NULL, &j);
 	roomy(f->t, T0);
 	struct sched_action a = next(f, T0, NULL);
-	assert_int_equal(a.kind, SCHED_POLL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
 	/* The poll got a rate-limit 429: wait until T0 + 7 s, no request before. */
 	struct ratelimit_info rl = {.has_limit = true, .limit = 10, .has_remaining = true, .remaining = 0};
 	sched_observe(f->t, T0 + 10, &rl, T0 + 7000);
@@ -151,12 +151,12 @@ static void test_rate_limit_429_blocks_everything(void **state)
 	int64_t wake;
 	for (int64_t t = T0 + 10; t < T0 + 7000; t += 250) {
 		a = next(f, t, &wake);
-		assert_int_equal(a.kind, SCHED_IDLE);
+		assert_int_equal(a.kind, SCHED_DO_NOTHING);
 		assert_true(wake >= T0 + 7000);
 	}
 	assert_int_equal(sched_tenant_blocked_until(f->t), T0 + 7000);
 	a = next(f, T0 + 7000, NULL);
-	assert_int_equal(a.kind, SCHED_POLL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
 }
 
 static void test_max_rps_ceiling(void **state)
@@ -172,7 +172,7 @@ static void test_max_rps_ceiling(void **state)
 	int64_t last = 0;
 	while (sent < 6) {
 		struct sched_action a = next(f, now, &wake);
-		if (a.kind == SCHED_SUBMIT) {
+		if (a.kind == SCHED_DO_SUBMIT) {
 			if (sent)
 				assert_true(now - last >= 250);
 			last = now;
@@ -203,16 +203,16 @@ static void test_fair_round_robin(void **state)
 	for (int k = 0; k < 6; k++) {
 		roomy(f->t, now);
 		struct sched_action a = next(f, now, NULL);
-		assert_int_equal(a.kind, SCHED_SUBMIT);
+		assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 		order[k] = a.user;
 		sched_submitted(a.item, now);
 		int64_t wake;
 		a = next(f, now, &wake);
-		assert_int_equal(a.kind, SCHED_IDLE);
+		assert_int_equal(a.kind, SCHED_DO_NOTHING);
 		now = wake;
 		roomy(f->t, now);
 		a = next(f, now, NULL);
-		assert_int_equal(a.kind, SCHED_POLL);
+		assert_int_equal(a.kind, SCHED_DO_POLL);
 		sched_poll_ended(a.item, now, false);
 		sched_item_remove(a.item);
 	}
@@ -235,7 +235,7 @@ static void test_backoff_bounded(void **state)
 		roomy(f->t, now);
 		int64_t wake;
 		struct sched_action a = next(f, now, &wake);
-		assert_int_equal(a.kind, SCHED_SUBMIT);
+		assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 		sched_observe(f->t, now, NULL, 0);
 		int r = sched_retry(it, now);
 		if (i == 4) {
@@ -244,7 +244,7 @@ static void test_backoff_bounded(void **state)
 		}
 		assert_int_equal(r, 0);
 		a = next(f, now, &wake);
-		assert_int_equal(a.kind, SCHED_IDLE);
+		assert_int_equal(a.kind, SCHED_DO_NOTHING);
 		/* Equal jitter: between half and all of the doubling delay. */
 		assert_true(wake - now >= expect / 2);
 		assert_true(wake - now <= expect);
@@ -265,14 +265,14 @@ static void test_too_many_jobs_backoff(void **state)
 	for (int i = 0; i < 5; i++) {
 		roomy(f->t, now);
 		struct sched_action a = next(f, now, NULL);
-		assert_int_equal(a.kind, SCHED_SUBMIT);
+		assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 		sched_observe(f->t, now, NULL, 0);
 		sched_submit_too_many_jobs(it, now);
 		int64_t wake;
 		a = next(f, now + 1, &wake);
-		assert_int_equal(a.kind, SCHED_IDLE);
+		assert_int_equal(a.kind, SCHED_DO_NOTHING);
 		assert_int_equal(wake, now + expect[i]);
-		assert_int_equal(next(f, now + expect[i] - 1, NULL).kind, SCHED_IDLE);
+		assert_int_equal(next(f, now + expect[i] - 1, NULL).kind, SCHED_DO_NOTHING);
 		now += expect[i];
 	}
 	/* A success resets the backoff. */
@@ -298,7 +298,7 @@ static void test_too_many_jobs_lowers_cap(void **state)
 	}
 	roomy(f->t, now);
 	struct sched_action a = next(f, now, NULL);
-	assert_int_equal(a.kind, SCHED_SUBMIT);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 	assert_ptr_equal(a.item, it[2]);
 	sched_submit_too_many_jobs(it[2], now);
 	assert_int_equal(sched_tenant_cap(f->t, now), 2);
@@ -306,8 +306,8 @@ static void test_too_many_jobs_lowers_cap(void **state)
 	for (int64_t t = now; t < now + 60000; t += 500) {
 		roomy(f->t, t);
 		a = next(f, t, NULL);
-		assert_int_not_equal(a.kind, SCHED_SUBMIT);
-		if (a.kind == SCHED_POLL)
+		assert_int_not_equal(a.kind, SCHED_DO_SUBMIT);
+		if (a.kind == SCHED_DO_POLL)
 			sched_poll_running(a.item, t, -1, -1);
 	}
 	/* Restored after two minutes. */
@@ -327,14 +327,14 @@ static void test_poll_timing(void **state)
 	int64_t now = T0 + 1000;
 	roomy(f->t, now);
 	a = next(f, now, NULL);
-	assert_int_equal(a.kind, SCHED_POLL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
 	sched_poll_running(it, now, 10, 12);
 	assert_int_equal(sched_item_next_poll(it), now + 12000);
 	/* percentage_done alone: 40 % after 4 s → 6 s more. */
 	now = T0 + 13000;
 	roomy(f->t, now);
 	a = next(f, now, NULL);
-	assert_int_equal(a.kind, SCHED_POLL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
 	sched_poll_running(it, now, 40, -1);
 	assert_int_equal(sched_item_next_poll(it), now + 13000 * 60 / 40);
 	/* Nothing known: growing intervals, capped. */
@@ -343,7 +343,7 @@ static void test_poll_timing(void **state)
 		now = sched_item_next_poll(it);
 		roomy(f->t, now);
 		a = next(f, now, NULL);
-		assert_int_equal(a.kind, SCHED_POLL);
+		assert_int_equal(a.kind, SCHED_DO_POLL);
 		sched_poll_running(it, now, -1, -1);
 		int64_t interval = sched_item_next_poll(it) - now;
 		assert_true(interval >= prev);
@@ -360,14 +360,14 @@ static void test_poll_timing(void **state)
 	assert_int_equal(sched_item_state(it), SCHED_ENDED);
 	/* Its errors are fetched next. */
 	a = next(f, now, NULL);
-	assert_int_equal(a.kind, SCHED_FETCH_ERRORS);
+	assert_int_equal(a.kind, SCHED_DO_FETCH_ERRORS);
 	sched_item_remove(it);
 
 	double mpu = sched_tenant_ms_per_user(f->t);
 	struct sched_item *it2;
 	sched_item_queue(f->imp, 1, 2000, NULL, &it2);
 	a = next(f, now, NULL);
-	assert_int_equal(a.kind, SCHED_SUBMIT);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 	sched_submitted(it2, now);
 	assert_int_equal(sched_item_next_poll(it2), now + (int64_t)(mpu * 2000));
 }
@@ -382,10 +382,10 @@ static void test_poll_never_faster_than_bucket(void **state)
 	sched_observe(f->t, T0, &rl, 0);
 	int64_t wake;
 	struct sched_action a = next(f, T0, &wake);
-	assert_int_equal(a.kind, SCHED_IDLE);
+	assert_int_equal(a.kind, SCHED_DO_NOTHING);
 	assert_int_equal(wake, T0 + 500);
 	a = next(f, wake, NULL);
-	assert_int_equal(a.kind, SCHED_POLL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
 }
 
 static void test_expire_after_two_hours(void **state)
@@ -395,11 +395,11 @@ static void test_expire_after_two_hours(void **state)
 	sched_item_active(f->imp, 0, 10, T0, T0, NULL, &it);
 	roomy(f->t, T0);
 	struct sched_action a = next(f, T0, NULL);
-	assert_int_equal(a.kind, SCHED_POLL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
 	sched_poll_running(it, T0, -1, -1);
 	int64_t now = T0 + SCHED_JOB_MAX_AGE_MS;
 	a = next(f, now, NULL);
-	assert_int_equal(a.kind, SCHED_EXPIRE);
+	assert_int_equal(a.kind, SCHED_DO_EXPIRE);
 	assert_ptr_equal(a.item, it);
 	sched_item_remove(it);
 	assert_int_equal(sched_tenant_active(f->t), 0);
@@ -415,13 +415,13 @@ static void test_recovered_job_polled_not_submitted(void **state)
 	for (int i = 0; i < 2; i++) {
 		roomy(f->t, T0);
 		struct sched_action a = next(f, T0, NULL);
-		assert_int_equal(a.kind, SCHED_POLL);
+		assert_int_equal(a.kind, SCHED_DO_POLL);
 		sched_poll_running(a.item, T0, -1, -1);
 	}
 	roomy(f->t, T0);
 	int64_t wake;
 	struct sched_action a = next(f, T0, &wake);
-	assert_int_equal(a.kind, SCHED_IDLE);
+	assert_int_equal(a.kind, SCHED_DO_NOTHING);
 	assert_int_equal(wake, T0 + 500);
 }
 
@@ -438,7 +438,7 @@ static void test_drop_queued(void **state)
 		sched_item_queue(f->imp, (uint32_t)i, 10, NULL, NULL);
 	roomy(f->t, T0);
 	struct sched_action a = next(f, T0, NULL);
-	assert_int_equal(a.kind, SCHED_SUBMIT);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 	int n = 0;
 	/* The one in flight stays; four are dropped. */
 	assert_int_equal(sched_import_drop_queued(f->imp, drop_cb, &n), 4);
@@ -464,7 +464,7 @@ static void test_rate_learned_upward(void **state)
 		struct sched_action a;
 		int64_t wake;
 		sched_next(f->s, now, &a, &wake);
-		if (a.kind == SCHED_IDLE) {
+		if (a.kind == SCHED_DO_NOTHING) {
 			now = wake == INT64_MAX ? now + 10 : wake;
 			continue;
 		}
