@@ -14,6 +14,7 @@
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
 #include "queue/intake.h"
+#include "queue/pipeline.h"
 #include "queue/store.h"
 
 #include "build_config.h"
@@ -48,6 +49,7 @@ struct app {
 	struct api_server *api;
 	struct intake *intake;
 	struct h_imports *imports;
+	struct pipeline *pipeline;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
 	bool stopping;
@@ -79,6 +81,7 @@ static void app_stop(struct app *app, const char *why)
 	/* Validations still running stop at their next progress report and
 	 * are resumed at the next start. */
 	intake_stop(app->intake);
+	pipeline_stop(app->pipeline);
 	/* Modules with in-flight work (Auth0 calls) stop here; they get
 	 * shutdown_timeout to finish, then the loop is stopped regardless. */
 	uv_close((uv_handle_t *)&app->sig_term, NULL);
@@ -115,6 +118,7 @@ static void app_reload(struct app *app)
 		api_server_set_config(app->api, n);
 	config_unref(app->cfg);
 	app->cfg = n;
+	pipeline_set_config(app->pipeline, n);
 	intake_set_limits(app->intake, &(struct intake_limits){
 		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes });
 	log_info("main", "configuration reloaded (%zu tenant%s)", n->n_tenants, n->n_tenants == 1 ? "" : "s");
@@ -211,6 +215,11 @@ int main(int argc, char **argv)
 		log_error("queue", "recovery failed: %s", strerror(-r));
 		goto out;
 	}
+	if ((r = pipeline_new(app.loop, app.store, app.cfg, &app.pipeline)) < 0 ||
+	    (r = pipeline_start(app.pipeline)) < 0) {
+		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
+		goto out;
+	}
 
 	struct api_server_options opts = {
 		.loop = app.loop,
@@ -254,6 +263,7 @@ int main(int argc, char **argv)
 out:
 	if (app.api)
 		api_server_stop(app.api);
+	pipeline_stop(app.pipeline);
 	if (app.store)
 		store_close(app.store);
 	if (app.loop) {
@@ -262,6 +272,7 @@ out:
 		if (uv_loop_close(app.loop) != 0)
 			log_warn("main", "event loop closed with handles still open");
 	}
+	pipeline_free(app.pipeline);
 	h_imports_free(app.imports);
 	intake_free(app.intake);
 	metrics_free(app.metrics);
