@@ -398,15 +398,14 @@ static int pwrite_fn(struct sqlite3 *db, void *ctx)
 		break;
 	}
 	case PW_FAIL_IMPORT: {
-		if (w->chunk_no >= 0) {
-			struct chunk_update u = {.error = w->message};
-			r = chunk_set_state_tx(db, w->import_id, w->chunk_no, CHUNK_FAILED, &u, now, NULL);
-			if (r < 0)
-				break;
-		}
+		/* The import first (its error is kept), then the chunk. */
 		r = import_fail_tx(db, w->import_id, w->problem, now);
 		if (r == -EPERM)
 			r = 0; /* already cancelled or ended: nothing to fail */
+		if (r < 0)
+			break;
+		struct chunk_update u = {.error = w->message};
+		r = chunk_set_state_tx(db, w->import_id, w->chunk_no, CHUNK_FAILED, &u, now, NULL);
 		break;
 	}
 	case PW_SPLIT:
