@@ -430,6 +430,8 @@ int uvcurl_request_start(struct uvcurl *uc, const struct uvcurl_request_opts *op
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (opts->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, opts->ca_file);
+	if (opts->fresh_connect)
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms
 						      : UVCURL_DEFAULT_CONNECT_TIMEOUT_MS);

@@ -62,6 +62,10 @@ struct uvcurl_request_opts {
 	int body_fd;               /* >= 0: write the body there instead (max_body
 	                            * still applies); use -1 otherwise */
 	const char *ca_file;       /* extra CA bundle, or NULL for the system one */
+	bool fresh_connect;        /* never reuse a connection: libcurl silently
+	                            * resends a request whose reused connection
+	                            * died unanswered, which a non-idempotent POST
+	                            * must not suffer */
 };
 
 int uvcurl_new(uv_loop_t *loop, struct uvcurl **ret);

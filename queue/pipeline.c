@@ -280,7 +280,8 @@ void pipeline_observe_none(struct pchunk *c, const struct a0_result *res)
 	/* No Management request went out (the token grant failed, or the call
 	 * could not start): the bucket still expects an answer. */
 	if (!res || res->requests == 0)
-		sched_observe(c->imp->t->st, pipeline_now_ms(), NULL, 0);
+		sched_observe(c->imp->t->st, pipeline_now_ms(), NULL,
+			      res && res->cls.verdict == A0_WAIT ? res->cls.wait_until_ms : 0);
 }
 
 /* --- the tick ------------------------------------------------------------------- */

@@ -490,6 +490,8 @@ static int call_send(struct a0_call *call, const char *bearer)
 	switch (call->kind) {
 	case A0_CALL_IMPORT:
 		o.method = "POST";
+		/* A lost answer must reach us, not be resent by libcurl. */
+		o.fresh_connect = true;
 		o.mime = import_mime(call);
 		if (!o.mime)
 			return -ENOMEM;

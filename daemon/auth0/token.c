@@ -235,7 +235,10 @@ static void grant_done(struct uvcurl_request *req, void *arg)
 		.content_type = uvcurl_request_header(req, "content-type"),
 		.token_endpoint = true,
 	};
-	ratelimit_parse(NULL, NULL, NULL, uvcurl_request_header(req, "retry-after"), now_of(t), &a.rl);
+	ratelimit_parse(uvcurl_request_header(req, "x-ratelimit-limit"),
+			uvcurl_request_header(req, "x-ratelimit-remaining"),
+			uvcurl_request_header(req, "x-ratelimit-reset"),
+			uvcurl_request_header(req, "retry-after"), now_of(t), &a.rl);
 	struct a0_class cls;
 	a0_classify(&a, now_of(t), &cls);
 	if (cls.verdict == A0_OK) {
