@@ -726,11 +726,16 @@ void sched_poll_running(struct sched_item *it, int64_t now, int percentage_done,
 	int64_t expected = 0;
 	if (t->ms_per_user > 0)
 		expected = it->submitted_at + (int64_t)(t->ms_per_user * (double)it->users);
-	if (time_left_s >= 0) {
-		next = now + min64((int64_t)time_left_s * 1000, estimate_max);
-	} else if (percentage_done > 0 && percentage_done < 100) {
+	if (percentage_done > 0 && percentage_done < 100) {
+		/* Finer than time_left_seconds (whole seconds, rounded up), which
+		 * still bounds it. */
 		int64_t elapsed = now - it->submitted_at;
-		next = now + min64(elapsed * (100 - percentage_done) / percentage_done, estimate_max);
+		int64_t rem = elapsed * (100 - percentage_done) / percentage_done;
+		if (time_left_s >= 0)
+			rem = min64(rem, (int64_t)time_left_s * 1000);
+		next = now + min64(rem, estimate_max);
+	} else if (time_left_s >= 0) {
+		next = now + min64((int64_t)time_left_s * 1000, estimate_max);
 	} else if (expected > now + SCHED_POLL_MIN_MS) {
 		next = min64(expected, now + estimate_max);
 	} else {
