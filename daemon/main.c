@@ -7,11 +7,14 @@
  *   2  bad command line or config, unreadable secret file, non-loopback
  *      listen without a token
  */
+#include "api/h_imports.h"
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
+#include "queue/intake.h"
+#include "queue/pipeline.h"
 #include "daemon/sandbox_child.h"
 #include "queue/store.h"
 
@@ -45,6 +48,9 @@ struct app {
 	struct metrics *metrics;
 	struct store *store;
 	struct api_server *api;
+	struct intake *intake;
+	struct h_imports *imports;
+	struct pipeline *pipeline;
 	struct sandbox_child *sandbox; /* --sandbox: the emulator as tenant "default" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
@@ -74,6 +80,10 @@ static void app_stop(struct app *app, const char *why)
 	notify_watchdog_stop();
 	api_server_stop(app->api);
 	app->api = NULL;
+	/* Validations still running stop at their next progress report and
+	 * are resumed at the next start. */
+	intake_stop(app->intake);
+	pipeline_stop(app->pipeline);
 	sandbox_child_stop(app->sandbox);
 	app->sandbox = NULL;
 	/* Modules with in-flight work (Auth0 calls) stop here; they get
@@ -117,6 +127,9 @@ static void app_reload(struct app *app)
 		api_server_set_config(app->api, n);
 	config_unref(app->cfg);
 	app->cfg = n;
+	pipeline_set_config(app->pipeline, n);
+	intake_set_limits(app->intake, &(struct intake_limits){
+		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes });
 	log_info("main", "configuration reloaded (%zu tenant%s)", n->n_tenants, n->n_tenants == 1 ? "" : "s");
 }
 
@@ -206,6 +219,25 @@ int main(int argc, char **argv)
 	}
 
 	/* --- Modules that recover state or talk to Auth0 start here. */
+	struct intake_limits limits = {
+		.max_users = app.cfg->max_users_per_import,
+		.chunk_bytes = app.cfg->chunk_bytes,
+	};
+	if ((r = intake_new(app.loop, app.store, app.cfg->state_dir, &limits, &app.intake)) < 0 ||
+	    (r = h_imports_new(app.store, app.intake, &app.imports)) < 0) {
+		log_error("main", "out of memory");
+		goto out;
+	}
+	notify_status("recovering imports");
+	if ((r = intake_recover(app.intake)) < 0) {
+		log_error("queue", "recovery failed: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = pipeline_new(app.loop, app.store, app.cfg, &app.pipeline)) < 0 ||
+	    (r = pipeline_start(app.pipeline)) < 0) {
+		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
+		goto out;
+	}
 
 	struct api_server_options opts = {
 		.loop = app.loop,
@@ -220,9 +252,11 @@ int main(int argc, char **argv)
 		log_error("api", "%s", err);
 		goto out;
 	}
-	/* --- Modules add their routes here:
-	 *     api_server_add_routes(app.api, h_imports_routes, h_imports_n_routes, imports);
-	 */
+	/* --- Modules add their routes here. */
+	if ((r = h_imports_register(app.api, app.imports)) < 0) {
+		log_error("api", "cannot add the imports routes: %s", strerror(-r));
+		goto out;
+	}
 	const char *addr = api_server_address(app.api);
 	if (strncmp(addr, "unix:", 5) == 0)
 		log_info("api", "listening on %s", addr);
@@ -247,6 +281,7 @@ int main(int argc, char **argv)
 out:
 	if (app.api)
 		api_server_stop(app.api);
+	pipeline_stop(app.pipeline);
 	/* the emulator exits (SIGKILL at worst) before its handles are closed */
 	sandbox_child_stop(app.sandbox);
 	while (app.loop && sandbox_child_running() && uv_run(app.loop, UV_RUN_ONCE))
@@ -259,6 +294,9 @@ out:
 		if (uv_loop_close(app.loop) != 0)
 			log_warn("main", "event loop closed with handles still open");
 	}
+	pipeline_free(app.pipeline);
+	h_imports_free(app.imports);
+	intake_free(app.intake);
 	metrics_free(app.metrics);
 	config_unref(app.cfg);
 	if (code == EXIT_OK)
