@@ -133,7 +133,11 @@ int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		   int64_t *ret_new_no);
 
 /* Stores Auth0's errors for one user (original index `idx`); errors_json is
- * a JSON array of problems. A second call for the same user replaces it. */
+ * a JSON array of problems. A second call for the same user replaces it.
+ * Only users counted as failed belong here: a resubmitted chunk's "already
+ * exists" answers that count as inserted (assumed) are not stored. Users of
+ * a chunk that failed as a whole need no row: /errors and /failed-users
+ * derive their CHUNK_FAILED entries from the chunk's state and last_error. */
 int auth0_user_error_add_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 			    int64_t idx, const char *email, const char *user_id,
 			    const char *errors_json);

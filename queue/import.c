@@ -510,7 +510,8 @@ int import_cancel_tx(sqlite3 *db, const char *id, int64_t now, enum import_state
 
 #define IMPORT_ROW_COLUMNS "seq, id, state, tenant, created_at, max_errors, dry_run, on_invalid, " \
 	"coalesce(body_sha256, ''), coalesce(idempotency_key, ''), users_total, users_invalid, warnings_total, " \
-	"unsupported_hash, coalesce(strip_auth0_prefix, -1), coalesce(finished_at, 0)"
+	"unsupported_hash, coalesce(strip_auth0_prefix, -1), coalesce(finished_at, 0), connection_id, " \
+	"upsert, send_completion_email, coalesce(notify_url, '')"
 
 static void import_row_from(sqlite3_stmt *st, struct import_row *r)
 {
@@ -534,6 +535,10 @@ static void import_row_from(sqlite3_stmt *st, struct import_row *r)
 		 (const char *)sqlite3_column_text(st, 13));
 	r->strip_auth0_prefix = sqlite3_column_int(st, 14);
 	r->finished_at = sqlite3_column_int64(st, 15);
+	snprintf(r->connection_id, sizeof(r->connection_id), "%s", (const char *)sqlite3_column_text(st, 16));
+	r->upsert = sqlite3_column_int(st, 17) != 0;
+	r->send_completion_email = sqlite3_column_int(st, 18) != 0;
+	snprintf(r->notify_url, sizeof(r->notify_url), "%s", (const char *)sqlite3_column_text(st, 19));
 }
 
 int import_load(sqlite3 *db, const char *id, struct import_row *ret)

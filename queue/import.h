@@ -165,6 +165,10 @@ struct import_row {
 	char id[IMPORT_ID_LEN + 1];
 	enum import_state state;
 	char tenant[64];
+	char connection_id[72];
+	bool upsert;
+	bool send_completion_email;
+	char notify_url[2048];   /* "" when none */
 	int64_t created_at;
 	int64_t max_errors;
 	bool dry_run;
