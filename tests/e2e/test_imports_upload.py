@@ -89,7 +89,7 @@ class ImportsUpload(unittest.TestCase):
         hint = [p for p in e["errors"][0]["errors"] if p["code"] == "UNKNOWN_PROPERTY"][0]
         self.assertIn("email", hint["hint"])
 
-        status, hdrs, data = self.d.request("GET", "/v1/imports/%s/errors?format=ndjson" % imp)
+        status, hdrs, data = self.d.call("GET", "/v1/imports/%s/errors?format=ndjson" % imp)
         self.assertEqual(status, 200)
         lines = [json.loads(x) for x in data.decode().splitlines()]
         self.assertEqual([x["index"] for x in lines], [1, 3])
@@ -99,7 +99,7 @@ class ImportsUpload(unittest.TestCase):
         self.assertEqual(w["warnings"], [])
 
         # the failed users come back byte for byte (whitespace aside), ready to fix
-        status, hdrs, data = self.d.request("GET", "/v1/imports/%s/failed-users" % imp)
+        status, hdrs, data = self.d.call("GET", "/v1/imports/%s/failed-users" % imp)
         self.assertEqual(status, 200, data)
         back = json.loads(data)
         self.assertEqual(back, [{"email": "not-an-email", "emial": "x"},
@@ -161,7 +161,7 @@ class ImportsUpload(unittest.TestCase):
             status, _, p = post_raw(self.d, users_array(1), query=q)
             self.assertEqual(status, 400, (q, p))
             self.assertEqual(p["type"], "/problems/bad-field")
-        status, hdrs, data = self.d.request(
+        status, hdrs, data = self.d.call(
             "POST", "/v1/imports", body=users_array(1), headers={"Content-Type": "application/json"})
         self.assertEqual(status, 400)
         self.assertIn("connection_id", json.loads(data)["detail"])
@@ -208,19 +208,19 @@ class ImportsUpload(unittest.TestCase):
     def test_cancel(self):
         status, _, o = post_raw(self.d, users_array(3, start=300))
         self.assertEqual(status, 202, o)
-        status, hdrs, data = self.d.request("DELETE", "/v1/imports/" + o["id"])
+        status, hdrs, data = self.d.call("DELETE", "/v1/imports/" + o["id"])
         self.assertEqual(status, 202, data)
         c = json.loads(data)
         self.assertIn(c["state"], ("cancelling", "cancelled"))
         self.assertEqual(c["users"]["not_submitted"], 3)
         self.assertEqual(c["chunks"]["cancelled"], 1)
         check_invariant(c)
-        status, _, data = self.d.request("DELETE", "/v1/imports/" + o["id"])
+        status, _, data = self.d.call("DELETE", "/v1/imports/" + o["id"])
         self.assertEqual(status, 200, data)
         status, _, p = post_raw(self.d, users_array(1, start=400), query="dry_run=true")
-        status, _, data = self.d.request("DELETE", "/v1/imports/" + p["id"])
+        status, _, data = self.d.call("DELETE", "/v1/imports/" + p["id"])
         self.assertEqual(status, 409, data)
-        status, _, data = self.d.request("DELETE", "/v1/imports/imp_0000000000000000")
+        status, _, data = self.d.call("DELETE", "/v1/imports/imp_0000000000000000")
         self.assertEqual(status, 404, data)
 
     def test_not_found(self):
