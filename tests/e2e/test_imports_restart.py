@@ -63,6 +63,30 @@ class ImportsRestart(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def test_idempotency_key_while_running(self):
+        """The same key and body while the first is still validating: 409
+        with Retry-After; once it ended: the first import."""
+        d = Daemon()
+        try:
+            d.start()
+            body = big_ndjson()
+            h = {"Idempotency-Key": "restart-key"}
+            status, _, first = post_raw(d, body, query="wait=0", headers=h, ctype="application/x-ndjson")
+            self.assertEqual(status, 202, first)
+            status, hdrs, p = post_raw(d, body, query="wait=0", headers=h, ctype="application/x-ndjson")
+            if status == 409:
+                self.assertEqual(p["type"], "/problems/conflict")
+                self.assertIn("retry-after", hdrs)
+            else:  # the machine validated 40 MB faster than it took to send it twice
+                self.assertEqual(status, 202, p)
+            d.wait_state(first["id"], ("queued",), timeout=120)
+            status, _, again = post_raw(d, body, headers=h, ctype="application/x-ndjson")
+            self.assertEqual(status, 202, again)
+            self.assertEqual(again["id"], first["id"])
+            d.stop()
+        finally:
+            d.cleanup()
+
 
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1], verbosity=2)
