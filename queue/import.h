@@ -208,5 +208,12 @@ int import_json(sqlite3 *db, const char *id, bool with_jobs, int64_t now,
 int import_list_json(sqlite3 *db, const char *state, const char *external_id,
 		     int64_t cursor, int limit, int64_t now, json_object **ret);
 
+/*
+ * GET /v1/imports/{id}/jobs: the chunks that have an Auth0 job, by chunk
+ * number, after `cursor` (a chunk number; -1 = from the start), at most
+ * limit. *ret = {"jobs": [...], "next_cursor": "..."|null}. -ENOENT.
+ */
+int import_jobs_json(sqlite3 *db, const char *id, int64_t cursor, int limit, json_object **ret);
+
 /* RFC 3339 UTC "2026-11-27T10:00:00Z" into buf (>= 21 bytes). */
 void import_format_time(int64_t t, char *buf, size_t len);
