@@ -14,11 +14,11 @@
  * States and the only legal changes (chunk_set_state_tx refuses the others
  * with -EPERM and ignores a change to the same state, returning 1):
  *
- *     queued ──▶ submitting ──▶ submitted ──▶ completed
- *       │  ▲        │   │           │
- *       │  └────────┘   └──▶ failed ◀┘        (failed ──▶ queued: retry)
- *       ▼
- *    cancelled
+ *     queued     → submitting | cancelled | failed
+ *     submitting → submitted | queued (transient error) | failed | cancelled
+ *     submitted  → completed | failed
+ *     failed     → queued (operator retry)
+ *     completed, cancelled: final
  *
  *   queued      waiting for the scheduler (next_attempt_at, unix ms, says when
  *               it may go; 0 = at once).
@@ -37,7 +37,9 @@
  *               exhausted, or the Auth0 job failed): all its users count as
  *               failed with CHUNK_FAILED and last_error as the message.
  *   cancelled   the import was cancelled before the chunk left; its users
- *               count as not_submitted.
+ *               count as not_submitted. submitting → queued of a chunk whose
+ *               import is cancelling, cancelled or failed becomes
+ *               submitting → cancelled (nothing more is submitted).
  *
  * Every state change also re-derives the import's state in the same
  * transaction (import_refresh_tx), so the import never disagrees with its

@@ -7,7 +7,7 @@ import sys
 import time
 import unittest
 
-from imports_helpers import Daemon, check_invariant, post_raw, user
+from imports_helpers import QUEUED, Daemon, check_invariant, post_raw, user
 
 USERS = 250000  # ~40 MB: validation takes long enough to be interrupted
 
@@ -43,12 +43,11 @@ class ImportsRestart(unittest.TestCase):
                 f.write(b'[{"email": "half')
 
             d.start()
-            done = d.wait_state(imp, ("queued", "rejected", "failed"), timeout=120)
-            self.assertEqual(done["state"], "queued", done)
+            done = d.wait_state(imp, QUEUED + ("rejected", "failed"), timeout=120)
+            self.assertIn(done["state"], QUEUED, done)
             self.assertEqual(done["users"]["total"], USERS)
             self.assertEqual(done["users"]["pending"], USERS)
             self.assertGreater(done["chunks"]["total"], 10)
-            self.assertEqual(done["chunks"]["queued"], done["chunks"]["total"])
             check_invariant(done)
             self.assertFalse(os.path.exists(part))
             self.assertIn("validating again after a restart", d.log())
@@ -57,7 +56,7 @@ class ImportsRestart(unittest.TestCase):
             # Still there after a clean restart, nothing re-done.
             d.start()
             status, again = d.get_json("/v1/imports/" + imp)
-            self.assertEqual(again["state"], "queued")
+            self.assertIn(again["state"], QUEUED)
             self.assertEqual(again["chunks"]["total"], done["chunks"]["total"])
             d.stop()
         finally:
@@ -79,7 +78,7 @@ class ImportsRestart(unittest.TestCase):
                 self.assertIn("retry-after", hdrs)
             else:  # the machine validated 40 MB faster than it took to send it twice
                 self.assertEqual(status, 202, p)
-            d.wait_state(first["id"], ("queued",), timeout=120)
+            d.wait_state(first["id"], QUEUED, timeout=120)
             status, _, again = post_raw(d, body, headers=h, ctype="application/x-ndjson")
             self.assertEqual(status, 202, again)
             self.assertEqual(again["id"], first["id"])

@@ -253,6 +253,21 @@ static void test_cancel_and_fail(void **state)
 	assert_int_equal(u.not_submitted, 20);
 	assert_int_equal(import_cancel_tx(db, a, 201, &st), 1);
 
+	/* a transient error while cancelling: the chunk is cancelled, not retried */
+	{
+		const char *e = "imp_000000000000000e";
+		make_queued(db, e, 1);
+		assert_int_equal(chunk_set_state_tx(db, e, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+		assert_int_equal(import_cancel_tx(db, e, 201, &st), 0);
+		assert_int_equal(st, IMPORT_CANCELLING);
+		struct chunk_update again = { .error = "503", .next_attempt_at_ms = 1 };
+		assert_int_equal(chunk_set_state_tx(db, e, 0, CHUNK_QUEUED, &again, 202, NULL), 0);
+		assert_int_equal(state_of(db, e), IMPORT_CANCELLED);
+		check_invariant(db, e, &u);
+		assert_int_equal(u.not_submitted, 10);
+		assert_int_equal(u.pending, 0);
+	}
+
 	/* a job in flight: cancelling until it ends */
 	make_queued(db, b, 2);
 	assert_int_equal(chunk_set_state_tx(db, b, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
