@@ -273,7 +273,8 @@ int users_chunk_foreach(const char *chunk_path, users_element_fn cb, void *ctx);
 /*
  * Splits a chunk of n >= 2 users in two halves (a 413 from Auth0): the first
  * n/2 elements go to out_a, the rest to out_b, each written to a temporary
- * name, fsynced and renamed. The chunk's index map splits the same way: its
+ * name, fsynced and renamed, then out_a's directory fsynced (keep both halves
+ * in one directory). The chunk's index map splits the same way: its
  * first *ret_n_a entries belong to out_a. -EINVAL for a chunk of fewer than
  * 2 users.
  */
