@@ -231,9 +231,9 @@ struct users_failure {
  * problem is reported; chunks announced before are the caller's to discard
  * (users_chunks_remove()). With unsupported_hash=strip the stripped users'
  * chunks carry no password hash; with strip_auth0_prefix=true the stripped
- * user_id. Those elements are re-serialised by json-c (same values, numbers
- * as written, string escapes normalised: "\\u00e9" becomes "é", "\\/" becomes
- * "/"); every other element is
+ * user_id. Those elements are re-serialised by json-c: same values, numbers
+ * as written, string escapes normalised (a \u00e9 escape becomes the raw
+ * UTF-8 character, an escaped slash a plain one). Every other element is
  * written byte for byte as minified from the file.
  *
  * Returns 0 when the whole file was read (invalid users or not: see
