@@ -42,7 +42,10 @@
  *
  * Duplicates: email (ASCII case-insensitive), user_id (exact) and username
  * (ASCII case-insensitive) are hashed with a 64-bit hash; the second user
- * whose hash matches an earlier one is DUPLICATED_USER. Collisions are not
+ * whose hash matches an earlier one is DUPLICATED_USER. Every user's values
+ * count, an invalid user's too (the file holds the duplicate either way).
+ * Memory: 8 bytes per value kept (a sorted array) plus a fixed 2 MiB table
+ * of recent values (dedup.h). Collisions are not
  * confirmed by re-reading: with 64-bit hashes the chance of a false duplicate
  * among n users is about n^2 / 2^65 (about 3e-6 for 10 million users), a
  * documented and accepted rate.
