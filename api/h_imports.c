@@ -217,6 +217,10 @@ struct create {
 	char sha[65];
 	uint64_t bytes;
 	unsigned wait;
+	/* The upload (the request's ctx) is in a worker: the request must
+	 * outlive it even if the client leaves. */
+	bool committing_file;
+	bool gone;
 };
 
 static void create_unref(struct create *c)
@@ -254,8 +258,10 @@ static void create_stop_timer(struct create *c)
 static void create_gone(void *arg)
 {
 	struct create *c = arg;
+	c->gone = true;
 	create_stop_timer(c);
-	create_release_req(c);
+	if (!c->committing_file)
+		create_release_req(c);
 }
 
 static void create_fail(struct create *c, unsigned status, const char *slug, const char *detail)
@@ -336,6 +342,11 @@ static void create_inserted(int status, void *ctx)
 static void create_file_committed(int status, void *ctx)
 {
 	struct create *c = ctx;
+	c->committing_file = false;
+	/* A client that left still gets its import made: the upload is
+	 * durable, and a retry with the same Idempotency-Key finds it. */
+	if (c->gone)
+		create_release_req(c);
 	if (status < 0) {
 		if (c->idem_key)
 			key_remove(c->h, c->idem_key);
@@ -633,9 +644,11 @@ static int h_create(struct api_request *req, void *ud)
 		goto fail_key;
 	c->req = api_request_ref(req);
 	api_request_on_gone(req, create_gone, c);
+	c->committing_file = true;
 	r = upload_commit_file(api_request_loop(req), u, store_state_dir(h->store), c->id,
 			       create_file_committed, c);
 	if (r < 0) {
+		c->committing_file = false;
 		c->req = NULL;
 		api_request_unref(req);
 		goto fail_key;
