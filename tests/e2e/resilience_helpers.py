@@ -1,0 +1,150 @@
+"""Helpers for the resilience end-to-end tests (test_resilience_*.py): the
+daemon against auth0-sandbox under faults and crashes, judged on what the
+emulator received and holds.
+
+On top of pipeline_harness.Pipeline. Python standard library only.
+"""
+import json
+import os
+import time
+
+from imports_helpers import Daemon
+from pipeline_harness import Pipeline, TEST_SPEED, make_users  # noqa: F401
+
+# Small chunks so that a few thousand users make about ten Auth0 jobs: the
+# faults then land on several chunks (a user of make_users is ~130 bytes).
+CHUNK_ENV = {"IMPORTD_CHUNK_BYTES": "40000"}
+TERMINAL = ("completed", "completed_with_errors", "failed", "cancelled")
+
+
+def pipeline(sandbox_args=None, env=None):
+    e = dict(CHUNK_ENV)
+    e.update(env or {})
+    return Pipeline(sandbox_args=TEST_SPEED if sandbox_args is None else sandbox_args, env=e)
+
+
+def emails(users):
+    return {u["email"].lower() for u in users}
+
+
+def wait_for(pred, timeout, what, interval=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def wait_request(p, pred, timeout=30, what="a request at the emulator"):
+    """The first request of the emulator's log matching pred (the log entry
+    is written when the request is handled, before a `slow` answer)."""
+    return wait_for(lambda: next((r for r in p.all_requests() if pred(r)), None), timeout, what)
+
+
+def crash_restart(p):
+    """SIGKILL the daemon (a crash: nothing runs in it) and start another
+    one on the same state directory, with the same tenant. Returns the
+    emulator's last request seq at the moment of the kill."""
+    old = p.d
+    old.kill()
+    seq = p.requests(0)["last_seq"]
+    d = Daemon(state_dir=old.state_dir, env=old.extra_env)
+    # The old instance's temp dir holds the state dir: keep it until the end.
+    p.olds = getattr(p, "olds", []) + [old]
+    d.start()
+    p.d = d
+    return seq
+
+
+def cleanup_olds(p):
+    for old in getattr(p, "olds", []):
+        old.cleanup()
+
+
+def submissions(reqs):
+    """The import submissions of a request log: (seq, external_id, status,
+    job_id, fault)."""
+    out = []
+    for r in reqs:
+        if r.get("endpoint") != "users-imports":
+            continue
+        form = r.get("form") or {}
+        out.append((r["seq"], form.get("external_id"), r.get("status"), r.get("job_id"),
+                    r.get("fault")))
+    return out
+
+
+def no_early_requests(reqs, tolerance=0.5):
+    """Zero requests while the daemon should have been waiting after a 429.
+    The emulator flags every request that arrived before the wait a 429 gave
+    had passed; one that was already on its way when the 429 was answered
+    (another request in flight at that moment) is not the daemon's fault, so
+    a flagged request must come within `tolerance` seconds of a 429's
+    arrival, never later. Returns the number of 429s seen."""
+    last429 = None
+    n429 = 0
+    for r in reqs:
+        if r.get("early_after_429"):
+            assert last429 is not None and r["time_ms"] - last429["time_ms"] < tolerance * 1000, \
+                "request sent while it should have waited: %s (last 429: %s)" % (r, last429)
+        if r.get("status") == 429:
+            last429 = r
+            n429 += 1
+    return n429
+
+
+def check_exact(tc, p, imp, o, users, assumed=0):
+    """The import ended `completed`; the emulator holds every user of the
+    file exactly once (insert count 1 each, none updated), the import's
+    counters equal that truth (assumed as given), no request body over
+    512000 bytes, never more than 2 active jobs, no request while waiting.
+    Returns (stats, request log)."""
+    tc.assertEqual(o["state"], "completed", json.dumps(o)[:2000])
+    s = p.stats()
+    held = p.sb.users()
+    want = emails(users)
+    got = {}
+    for u in held:
+        got[u["email"].lower()] = got.get(u["email"].lower(), 0) + 1
+    tc.assertEqual(set(got), want, "the emulator does not hold exactly the file's users")
+    tc.assertTrue(all(n == 1 for n in got.values()), "a user stored twice")
+    tc.assertEqual([u for u in held if u["inserted"] != 1 or u["updated"] != 0], [],
+                   "every user inserted exactly once, never updated")
+    tc.assertEqual(s["users_inserted_more_than_once"], 0, s)
+    tc.assertLessEqual(s["largest_request_body"], 512000, s)
+    tc.assertLessEqual(s["max_active_import_jobs"], 2, s)
+    tc.assertEqual(s["completion_emails"], 0, s)
+    reqs = p.all_requests()
+    tc.assertTrue(all(r.get("body_bytes", 0) <= 512000 for r in reqs))
+    no_early_requests(reqs)
+    u = o["users"]
+    tc.assertEqual(u["total"], len(users), u)
+    tc.assertEqual(u["inserted"], len(held), u)
+    tc.assertEqual(u["inserted"], s["users_inserted"], (u, s))
+    tc.assertEqual((u["failed"], u["pending"], u["updated"], u["invalid"], u["not_submitted"]),
+                   (0, 0, 0, 0, 0), u)
+    tc.assertEqual(u["assumed"], assumed, u)
+    c = o["chunks"]
+    tc.assertEqual(c["completed"], c["total"], c)
+    return s, reqs
+
+
+def jobs_by_id(p):
+    return {j["id"]: j for j in p.sb.admin("GET", "jobs")["jobs"]}
+
+
+def chunk_users(p, imp):
+    """chunk number -> users, from the daemon's GET /v1/imports/{id}/jobs."""
+    status, o = p.d.get_json("/v1/imports/%s/jobs?limit=500" % imp)
+    assert status == 200, o
+    return {j["chunk"]: j["users"] for j in o["jobs"]}
+
+
+def chunk_of(external_id):
+    return int(external_id.rsplit("-", 1)[1])
+
+
+def here():
+    return os.path.dirname(os.path.abspath(__file__))
