@@ -43,13 +43,16 @@ def wait_request(p, pred, timeout=30, what="a request at the emulator"):
     return wait_for(lambda: next((r for r in p.all_requests() if pred(r)), None), timeout, what)
 
 
-def crash_restart(p):
-    """SIGKILL the daemon (a crash: nothing runs in it) and start another
-    one on the same state directory, with the same tenant. Returns the
-    emulator's last request seq at the moment of the kill."""
+def crash_restart(p, inspect=None):
+    """SIGKILL the daemon (a crash: nothing runs in it), call
+    inspect(state_dir) on what it left, and start another daemon on the same
+    state directory, with the same tenant. Returns the emulator's last
+    request seq at the moment of the kill."""
     old = p.d
     old.kill()
     seq = p.requests(0)["last_seq"]
+    if inspect:
+        inspect(old.state_dir)
     d = Daemon(state_dir=old.state_dir, env=old.extra_env)
     # The old instance's temp dir holds the state dir: keep it until the end.
     p.olds = getattr(p, "olds", []) + [old]
