@@ -17,6 +17,11 @@ from resilience_helpers import (TEST_SPEED, check_exact, chunk_of, chunk_users, 
                                 cleanup_olds, jobs_by_id, make_users, pipeline, submissions)
 
 N = 3000
+# Rate-limit 429s ("Global limit has been reached", with headers) on every
+# endpoint an import uses.
+SCRIPTED_429 = [{"endpoint": "token", "next": 1, "status": 429},
+                {"endpoint": "users-imports", "skip": 1, "next": 2, "status": 429},
+                {"endpoint": "job", "skip": 1, "next": 2, "status": 429}]
 
 
 def accepted_by_chunk(reqs):
@@ -58,19 +63,21 @@ class ResilienceFaults(unittest.TestCase):
 
     def test_rate_limit_429_without_retry_after(self):
         # x-ratelimit-reset only (whole seconds): the daemon waits for it.
-        args = TEST_SPEED + ["--fault-429", "0.25", "--retry-after", "off", "--seed", "5"]
+        args = TEST_SPEED + ["--fault-429", "0.15", "--retry-after", "off", "--seed", "5"]
         with pipeline(args) as p:
+            p.faults(scripts=SCRIPTED_429)
             users, imp, o = self.run_import(p)
             s, reqs = check_exact(self, p, imp, o, users)
-            self.assertGreater(s["faults_injected"]["429"], 3, s)
+            self.assertGreaterEqual(s["faults_injected"]["429"], 5, s)
             self.assert_each_chunk_once(p, imp, reqs)
 
     def test_rate_limit_429_with_retry_after(self):
-        args = TEST_SPEED + ["--fault-429", "0.25", "--retry-after", "on", "--seed", "6"]
+        args = TEST_SPEED + ["--fault-429", "0.15", "--retry-after", "on", "--seed", "6"]
         with pipeline(args) as p:
+            p.faults(scripts=SCRIPTED_429)
             users, imp, o = self.run_import(p)
             s, reqs = check_exact(self, p, imp, o, users)
-            self.assertGreater(s["faults_injected"]["429"], 3, s)
+            self.assertGreaterEqual(s["faults_injected"]["429"], 5, s)
             self.assert_each_chunk_once(p, imp, reqs)
 
     def test_small_bucket_real_rate_limit(self):
@@ -82,53 +89,19 @@ class ResilienceFaults(unittest.TestCase):
             s, reqs = check_exact(self, p, imp, o, users)
             self.assert_each_chunk_once(p, imp, reqs)
 
-    def test_lost_answer_counts_inserted_and_assumed(self):
-        # The third submission is handled (the job exists and inserts its
-        # users) but its answer is lost. The daemon cannot know: it
-        # resubmits, Auth0 answers "already exist" for every user of that
-        # chunk, and they count as inserted + assumed, not failed.
-        with pipeline() as p:
-            p.faults(endpoint="users-imports", skip=2, next=1, action="reset-after")
-            users, imp, o = self.run_import(p)
-            acc = accepted_by_chunk(p.all_requests())
-            twice = [k for k, v in acc.items() if len(v) == 2]
-            self.assertEqual(len(twice), 1, acc)
-            self.assertEqual([k for k, v in acc.items() if len(v) > 2], [], acc)
-            lost = twice[0]
-            jobs = jobs_by_id(p)
-            n_lost = jobs[acc[lost][0]]["users_count"]
-            self.assertEqual(chunk_users(p, imp)[lost], n_lost)
-            s, reqs = check_exact(self, p, imp, o, users, assumed=n_lost)
-            # The second job of that chunk inserted nobody.
-            j2 = jobs[acc[lost][1]]
-            self.assertEqual(j2["summary"]["inserted"], 0, j2)
-            self.assertEqual(s["import_jobs"], o["chunks"]["total"] + 1, s)
-            status, e = p.d.get_json("/v1/imports/%s/errors" % imp)
-            self.assertEqual(status, 200, e)
-            self.assertEqual(e.get("errors", []), [], "duplicates of a resubmission are no errors")
-
-    def test_connection_resets(self):
-        # Resets before the emulator handles the request (nothing happened
-        # there) on every endpoint, plus one lost answer.
-        args = TEST_SPEED + ["--fault-reset", "0.1", "--seed", "9"]
-        with pipeline(args) as p:
-            p.faults(endpoint="users-imports", skip=4, next=1, action="reset-after")
-            users, imp, o = self.run_import(p)
-            acc = accepted_by_chunk(p.all_requests())
-            extra = [k for k, v in acc.items() if len(v) > 1]
-            self.assertEqual(len(extra), 1, acc)
-            n_lost = chunk_users(p, imp)[extra[0]]
-            s, _ = check_exact(self, p, imp, o, users, assumed=n_lost)
-            self.assertGreater(s["faults_injected"]["reset"], 2, s)
-
     def test_slow_answers(self):
         # Answers delayed 1.5 s (well inside the request timeout): the
         # daemon waits for them and resubmits nothing.
-        args = TEST_SPEED + ["--fault-slow", "0.3:1.5", "--seed", "4"]
+        args = TEST_SPEED + ["--fault-slow", "0.1:1.5", "--seed", "4"]
         with pipeline(args) as p:
+            p.faults(scripts=[{"endpoint": "token", "next": 1, "action": "slow", "seconds": 1.5},
+                              {"endpoint": "users-imports", "skip": 1, "next": 2, "action": "slow",
+                               "seconds": 1.5},
+                              {"endpoint": "job", "skip": 1, "next": 1, "action": "slow",
+                               "seconds": 1.5}])
             users, imp, o = self.run_import(p)
             s, reqs = check_exact(self, p, imp, o, users)
-            self.assertGreater(s["faults_injected"]["slow"], 2, s)
+            self.assertGreaterEqual(s["faults_injected"]["slow"], 4, s)
             self.assert_each_chunk_once(p, imp, reqs)
 
     def test_token_expiry_and_revocation(self):

@@ -1,0 +1,104 @@
+"""Resilience when the fate of a submission is unknown: connection resets
+before the emulator handles a request (nothing happened at Auth0) and lost
+answers (the job was created and inserts its users, the answer never came).
+A chunk resubmitted because its first request's fate is unknown counts the
+users Auth0 answers "already exist" (upsert=false) or reports `updated`
+(upsert=true) as inserted + assumed, never as failed; a reset before
+handling creates nothing, so nothing is assumed. Judged on the emulator's
+truth: every user stored exactly once, counters equal to it.
+
+A lost answer leaves an Auth0 job the daemon does not know of holding one
+of the 2 slots: the "too many active jobs" 429 that follows costs a 15 s
+pause (DESIGN.md), which sets these tests' pace."""
+import collections
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from resilience_helpers import (TEST_SPEED, check_exact, chunk_of, chunk_users,  # noqa: E402
+                                jobs_by_id, make_users, pipeline, submissions)
+
+N = 3000
+
+
+def accepted_by_chunk(reqs):
+    """chunk number -> the Auth0 jobs created for it (lost answers included)."""
+    out = collections.defaultdict(list)
+    for _, ext, _, job_id, _ in submissions(reqs):
+        if job_id:
+            out[chunk_of(ext)].append(job_id)
+    return out
+
+
+class ResilienceLostAnswers(unittest.TestCase):
+    def lost_chunk(self, p, imp):
+        """The one chunk Auth0 got twice: (chunk number, its 2 jobs, users)."""
+        acc = accepted_by_chunk(p.all_requests())
+        twice = [k for k, v in acc.items() if len(v) == 2]
+        self.assertEqual(len(twice), 1, acc)
+        self.assertEqual([k for k, v in acc.items() if len(v) > 2], [], acc)
+        lost = twice[0]
+        jobs = jobs_by_id(p)
+        first, second = jobs[acc[lost][0]], jobs[acc[lost][1]]
+        n = chunk_users(p, imp)[lost]
+        self.assertEqual(first["users_count"], n, first)
+        self.assertEqual(first["summary"]["inserted"], n, first)
+        self.assertEqual(second["summary"]["inserted"], 0, second)
+        return lost, second, n
+
+    def test_lost_answer_counts_inserted_and_assumed(self):
+        # The third submission is handled (the job exists and inserts its
+        # users) but its answer is lost: the daemon resubmits, Auth0
+        # answers "already exist" for every user of that chunk, and they
+        # count as inserted + assumed, not failed.
+        with pipeline() as p:
+            p.faults(endpoint="users-imports", skip=2, next=1, action="reset-after")
+            users = make_users(N)
+            imp = p.post_users(users)
+            o = p.wait(imp, timeout=100)
+            lost, second, n = self.lost_chunk(p, imp)
+            self.assertEqual(second["summary"]["failed"], n, second)
+            s, _ = check_exact(self, p, imp, o, users, assumed=n)
+            self.assertEqual(s["import_jobs"], o["chunks"]["total"] + 1, s)
+            status, e = p.d.get_json("/v1/imports/%s/errors" % imp)
+            self.assertEqual(status, 200, e)
+            self.assertEqual(e.get("errors", []), [], "duplicates of a resubmission are no errors")
+
+    def test_lost_answer_under_upsert_counts_updated_as_inserted(self):
+        # upsert=true: the resubmission updates the users the lost job
+        # inserted; they count as inserted + assumed, not updated.
+        with pipeline() as p:
+            p.faults(endpoint="users-imports", skip=1, next=1, action="reset-after")
+            users = make_users(N)
+            imp = p.post_users(users, upsert=True)
+            o = p.wait(imp, timeout=100)
+            lost, second, n = self.lost_chunk(p, imp)
+            self.assertEqual(second["summary"]["updated"], n, second)
+            upd = {u["email"] for u in p.sb.users() if u["updated"]}
+            self.assertEqual(len(upd), n)
+            check_exact(self, p, imp, o, users, assumed=n, updated_emails=upd)
+
+    def test_connection_resets_before_handling(self):
+        # Resets on every endpoint before the emulator handles the request:
+        # the daemon cannot tell them from lost answers, resubmits, and
+        # Auth0 had nothing — every user inserted by the one job of its
+        # chunk, nothing assumed.
+        args = TEST_SPEED + ["--fault-reset", "0.08", "--seed", "9"]
+        with pipeline(args) as p:
+            p.faults(scripts=[{"endpoint": "token", "next": 1, "action": "reset"},
+                              {"endpoint": "users-imports", "skip": 1, "next": 2, "action": "reset"},
+                              {"endpoint": "job", "skip": 1, "next": 2, "action": "reset"}])
+            users = make_users(N)
+            imp = p.post_users(users)
+            o = p.wait(imp, timeout=100)
+            s, reqs = check_exact(self, p, imp, o, users, assumed=0)
+            self.assertGreaterEqual(s["faults_injected"]["reset"], 5, s)
+            acc = accepted_by_chunk(reqs)
+            self.assertEqual(sorted(acc), list(range(o["chunks"]["total"])), acc)
+            self.assertEqual([k for k, v in acc.items() if len(v) != 1], [], acc)
+            self.assertIn("transport error", p.d.log())
+
+
+if __name__ == "__main__":
+    unittest.main()
