@@ -98,6 +98,26 @@ def no_early_requests(reqs, tolerance=0.5):
     return n429
 
 
+def active_jobs_429s(reqs):
+    """The "N active import users jobs" refusals of a request log: import
+    submissions answered 429 that were neither injected nor early."""
+    return [r for r in reqs if r.get("endpoint") == "users-imports" and r.get("status") == 429
+            and not r.get("fault") and not r.get("early_after_429")]
+
+
+def no_submit_during_pause(tc, reqs, pause_s=15, tolerance=0.5):
+    """After an active-jobs 429 with at most one job of its own known
+    active, the daemon waits 15 s before submitting again (DESIGN.md):
+    only submissions already on their way may come sooner. Call only where
+    the emulator's rate-limit bucket never runs dry."""
+    subs = [r for r in reqs if r.get("endpoint") == "users-imports"]
+    for t in active_jobs_429s(reqs):
+        for r in subs:
+            dt = (r["time_ms"] - t["time_ms"]) / 1000.0
+            if tolerance < dt < pause_s - tolerance:
+                tc.fail("submission %.1f s after an active-jobs 429: %s" % (dt, r))
+
+
 def check_exact(tc, p, imp, o, users, assumed=0, updated_emails=()):
     """The import ended `completed`; the emulator holds every user of the
     file exactly once (insert count 1 each, none updated but those of

@@ -16,8 +16,9 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from resilience_helpers import (TEST_SPEED, check_exact, chunk_of, chunk_users,  # noqa: E402
-                                jobs_by_id, make_users, pipeline, submissions)
+from resilience_helpers import (TEST_SPEED, active_jobs_429s, check_exact,  # noqa: E402
+                                chunk_of, chunk_users, jobs_by_id, make_users,
+                                no_submit_during_pause, pipeline, submissions)
 
 N = 3000
 
@@ -59,8 +60,12 @@ class ResilienceLostAnswers(unittest.TestCase):
             o = p.wait(imp, timeout=100)
             lost, second, n = self.lost_chunk(p, imp)
             self.assertEqual(second["summary"]["failed"], n, second)
-            s, _ = check_exact(self, p, imp, o, users, assumed=n)
+            s, reqs = check_exact(self, p, imp, o, users, assumed=n)
             self.assertEqual(s["import_jobs"], o["chunks"]["total"] + 1, s)
+            # The unknown job held a slot: refused, then a real pause.
+            self.assertEqual(s["rate_limited"], 0, s)
+            self.assertEqual(len(active_jobs_429s(reqs)), s["active_jobs_429"], s)
+            no_submit_during_pause(self, reqs)
             status, e = p.d.get_json("/v1/imports/%s/errors" % imp)
             self.assertEqual(status, 200, e)
             self.assertEqual(e.get("errors", []), [], "duplicates of a resubmission are no errors")
@@ -77,7 +82,8 @@ class ResilienceLostAnswers(unittest.TestCase):
             self.assertEqual(second["summary"]["updated"], n, second)
             upd = {u["email"] for u in p.sb.users() if u["updated"]}
             self.assertEqual(len(upd), n)
-            check_exact(self, p, imp, o, users, assumed=n, updated_emails=upd)
+            s, reqs = check_exact(self, p, imp, o, users, assumed=n, updated_emails=upd)
+            no_submit_during_pause(self, reqs)
 
     def test_connection_resets_before_handling(self):
         # Resets on every endpoint before the emulator handles the request:
