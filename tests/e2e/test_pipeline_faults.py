@@ -44,6 +44,21 @@ class PipelineFaults(unittest.TestCase):
             # them than submits at full speed would cause.
             self.assertLess(s["active_jobs_429"], 10, s)
 
+    def test_waits_for_retry_after_and_reset(self):
+        # One job, one poll refused at a time: nothing else is in flight, so
+        # the next request must come no earlier than the 429 allowed.
+        for extra in ([], ["--retry-after", "on"]):
+            with Pipeline(sandbox_args=TEST_SPEED + ["--ms-per-user", "1"] + extra) as p:
+                p.faults(endpoint="job", next=2, status=429)
+                imp = p.post_users(make_users(3000))
+                o = p.wait(imp, timeout=60)
+                self.assertEqual(o["state"], "completed", o)
+                s = p.stats()
+                self.assertEqual(s["early_after_429"], 0, s)
+                reqs = p.all_requests()
+                n429 = [r for r in reqs if r.get("status") == 429]
+                self.assertEqual(len(n429), 2, reqs)
+
     def test_lost_answer_counts_duplicates_as_assumed(self):
         with Pipeline() as p:
             # The first submit is handled (the job exists) but its answer is lost.
