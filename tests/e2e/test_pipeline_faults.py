@@ -59,6 +59,16 @@ class PipelineFaults(unittest.TestCase):
                 n429 = [r for r in reqs if r.get("status") == 429]
                 self.assertEqual(len(n429), 2, reqs)
 
+    def test_413_splits_the_chunk(self):
+        with Pipeline() as p:
+            p.faults(endpoint="users-imports", next=1, status=413)
+            imp = p.post_users(make_users(3000))
+            o = p.wait(imp, timeout=60)
+            self.assertEqual(o["state"], "completed", json.dumps(o)[:1500])
+            check_truth(p, imp, o, 3000)
+            self.assertEqual(o["chunks"]["total"], 2, o)
+            self.assertEqual(p.stats()["import_jobs"], 2)
+
     def test_lost_answer_counts_duplicates_as_assumed(self):
         with Pipeline() as p:
             # The first submit is handled (the job exists) but its answer is lost.
