@@ -253,6 +253,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* --- Modules add their routes here. */
+	if ((r = api_server_add_status(app.api, pipeline_status_json, app.pipeline)) < 0) {
+		log_error("api", "cannot add the pipeline status: %s", strerror(-r));
+		goto out;
+	}
 	if ((r = h_imports_register(app.api, app.imports)) < 0) {
 		log_error("api", "cannot add the imports routes: %s", strerror(-r));
 		goto out;

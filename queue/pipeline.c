@@ -238,6 +238,47 @@ int pipeline_tenant_status(struct pipeline *p, const char *tenant,
 	return 0;
 }
 
+static json_object *time_or_null(int64_t ms)
+{
+	if (ms <= 0)
+		return NULL;
+	char buf[32];
+	import_format_time(ms / 1000, buf, sizeof(buf));
+	return json_object_new_string(buf);
+}
+
+void pipeline_status_json(struct json_object *status, void *arg)
+{
+	struct pipeline *p = arg;
+	if (!p || p->stopping)
+		return;
+	json_object *all = json_object_new_object();
+	int64_t now = pipeline_now_ms();
+	for (struct ptenant *t = p->tenants; t; t = t->next) {
+		struct pipeline_tenant_status ts;
+		if (pipeline_tenant_status(p, t->name, &ts) < 0)
+			continue;
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "jobs_in_flight", json_object_new_int((int)ts.jobs_active));
+		json_object_object_add(o, "max_concurrent_jobs", json_object_new_int((int)ts.cap));
+		json_object *rl = json_object_new_object();
+		json_object_object_add(rl, "tokens", json_object_new_double(ts.tokens));
+		json_object_object_add(rl, "refill_per_second", json_object_new_double(ts.rate));
+		json_object_object_add(rl, "waiting_until",
+				       ts.blocked_until_ms > now ? time_or_null(ts.blocked_until_ms) : NULL);
+		json_object_object_add(o, "rate_limit", rl);
+		json_object *tok = json_object_new_object();
+		json_object_object_add(tok, "valid_until", time_or_null(ts.token_expires_ms));
+		const char *te = a0_token_last_error(a0_client_token(t->client));
+		json_object_object_add(tok, "last_error", te[0] ? json_object_new_string(te) : NULL);
+		json_object_object_add(o, "token", tok);
+		json_object_object_add(o, "last_error",
+				       ts.last_error[0] ? json_object_new_string(ts.last_error) : NULL);
+		json_object_object_add(all, t->name, o);
+	}
+	json_object_object_add(status, "auth0", all);
+}
+
 /* --- chunks ------------------------------------------------------------------- */
 
 static void pchunk_free(struct pchunk *c)

@@ -19,6 +19,16 @@ class PipelineBasic(unittest.TestCase):
             self.assertGreaterEqual(o["chunks"]["total"], 2)
             self.assertEqual(o["chunks"]["completed"], o["chunks"]["total"])
             self.assertEqual(s["import_jobs"], o["chunks"]["total"])
+            # Status shows the tenant's pipeline, never a secret or token.
+            status, _, data = p.d.request("GET", "/v1/status")
+            self.assertEqual(status, 200, data)
+            st = json.loads(data)
+            self.assertIn("default", st["auth0"], st)
+            self.assertEqual(st["auth0"]["default"]["jobs_in_flight"], 0, st)
+            self.assertIsNotNone(st["auth0"]["default"]["token"]["valid_until"], st)
+            for text in (data.decode(), p.d.log()):
+                self.assertNotIn("e2e-secret", text)
+                self.assertNotIn("Bearer", text)
             # Every job the emulator saw got the daemon's labels.
             for r in p.all_requests():
                 if r.get("endpoint") == "users-imports" and r.get("status") == 202:
