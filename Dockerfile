@@ -3,6 +3,7 @@
 #
 #   docker build -t auth0-importd .
 #   docker run -d --name importd -p 127.0.0.1:8484:8484 \
+#     -v "$PWD/secrets:/run/secrets:ro" \
 #     -e AUTH0_DOMAIN=example.eu.auth0.com -e AUTH0_CLIENT_ID=... \
 #     -e AUTH0_CLIENT_SECRET_FILE=/run/secrets/auth0-client-secret \
 #     -e IMPORTD_API_TOKEN_FILE=/run/secrets/api-token \
@@ -10,7 +11,8 @@
 #
 # The daemon listens on 0.0.0.0:8484 inside the container, which needs a
 # control-API token (IMPORTD_API_TOKEN_FILE or IMPORTD_API_TOKEN): without
-# one it refuses to start (exit 2). Configuration is by environment
+# one it refuses to start (exit 2). The secret files must be readable by uid
+# 10001. Configuration is by environment
 # (IMPORTD_*, AUTH0_*; see auth0-importd(8)); a config file can be mounted and
 # named with `--config FILE` after the image name.
 
