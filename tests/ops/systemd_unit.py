@@ -10,6 +10,7 @@
                             and every directive of [Service] has a comment.
 """
 
+import json
 import os
 import re
 import shutil
@@ -96,7 +97,19 @@ REQUIRED = [
 
 
 def content(dest):
-    unit = dest.join(opslib.installed_path("/" + UNIT))
+    installed = opslib.installed_path("/" + UNIT)
+    r = opslib.run([opslib.env("MESON"), "introspect", opslib.env("BUILD_ROOT"),
+                    "--buildoptions"])
+    options = {o["name"]: o["value"] for o in json.loads(r.stdout)}
+    # `meson install --prefix /tmp/x` must never write into the system.
+    if options["systemdunitdir"] == "":
+        want = os.path.join(options["prefix"], "lib/systemd/system", UNIT)
+        if installed != want:
+            opslib.fail(f"the unit installs to {installed}, not {want}")
+    elif installed != os.path.join(options["systemdunitdir"], UNIT):
+        opslib.fail(f"the unit installs to {installed}, not under -Dsystemdunitdir")
+    print(f"unit installed as {installed}")
+    unit = dest.join(installed)
     exe = opslib.installed_path("/bin/auth0-importd")
     lines = open(unit).read().splitlines()
     for want in REQUIRED + [
