@@ -1,16 +1,245 @@
-/* Composition root: argv → config → log → store → auth0 → api → loop. */
-#include "build_config.h"
+/* Composition root: argv → config → log → store → auth0 → api → loop.
+ *
+ * The one place that wires the layers and decides the exit status:
+ *   0  clean stop (SIGTERM/SIGINT), --help, --version
+ *   1  runtime failure: cannot bind, state dir locked, store unreadable or
+ *      from a newer version
+ *   2  bad command line or config, unreadable secret file, non-loopback
+ *      listen without a token
+ */
+#include "api/server.h"
+#include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
+#include "daemon/notify.h"
+#include "queue/store.h"
 
+#include "build_config.h"
+
+#if defined(__has_include)
+#if __has_include("daemon/check.h")
+#include "daemon/check.h"
+#define HAVE_CHECK 1
+#endif
+#endif
+
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* Everything the process owns, for the signal callbacks. */
+struct app {
+	uv_loop_t *loop;
+	int argc;
+	char **argv;
+	struct config *cfg;
+	struct metrics *metrics;
+	struct store *store;
+	struct api_server *api;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t shutdown_timer;
+	bool stopping;
+};
+
+static void apply_logging(const struct config *cfg)
+{
+	log_set_level(cfg->log_level);
+	log_set_format(cfg->log_format);
+}
+
+static void on_shutdown_timeout(uv_timer_t *t)
+{
+	struct app *app = t->data;
+	log_warn("main", "shutdown_timeout reached: abandoning what is still running");
+	uv_stop(app->loop);
+}
+
+static void app_stop(struct app *app, const char *why)
+{
+	if (app->stopping)
+		return;
+	app->stopping = true;
+	log_info("main", "stopping (%s)", why);
+	notify_stopping();
+	notify_watchdog_stop();
+	api_server_stop(app->api);
+	app->api = NULL;
+	/* Modules with in-flight work (Auth0 calls) stop here; they get
+	 * shutdown_timeout to finish, then the loop is stopped regardless. */
+	uv_close((uv_handle_t *)&app->sig_term, NULL);
+	uv_close((uv_handle_t *)&app->sig_int, NULL);
+	uv_close((uv_handle_t *)&app->sig_hup, NULL);
+	uv_timer_init(app->loop, &app->shutdown_timer);
+	app->shutdown_timer.data = app;
+	uv_timer_start(&app->shutdown_timer, on_shutdown_timeout, app->cfg->shutdown_timeout * 1000, 0);
+	uv_unref((uv_handle_t *)&app->shutdown_timer);
+}
+
+static void app_reload(struct app *app)
+{
+	struct config *n;
+	char err[1024];
+	int r = config_load(app->argc, app->argv, environ, app->cfg, &n, err, sizeof(err));
+	if (r != 0) {
+		log_error("main", "reload failed, keeping the old config: %s", err);
+		return;
+	}
+	char what[64];
+	if (config_restart_needed(app->cfg, n, what, sizeof(what)) > 0) {
+		log_warn("main", "%s changed in the config: needs a restart to take effect, ignoring", what);
+		/* The process keeps what it runs with. */
+		char *tmp = n->listen;
+		n->listen = app->cfg->listen;
+		app->cfg->listen = tmp;
+		tmp = n->state_dir;
+		n->state_dir = app->cfg->state_dir;
+		app->cfg->state_dir = tmp;
+	}
+	apply_logging(n);
+	if (app->api)
+		api_server_set_config(app->api, n);
+	config_unref(app->cfg);
+	app->cfg = n;
+	log_info("main", "configuration reloaded (%zu tenant%s)", n->n_tenants, n->n_tenants == 1 ? "" : "s");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct app *app = h->data;
+	if (signum == SIGHUP)
+		app_reload(app);
+	else
+		app_stop(app, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-		printf("auth0-importd %s\n", IMPORTD_VERSION);
-		return 0;
+	struct app app = { .argc = argc, .argv = argv };
+	char err[1024];
+	int r, code = EXIT_RUNTIME;
+
+	/* --- `auth0-importd check ...`: offline validation, no config/state. */
+	if (argc > 1 && strcmp(argv[1], "check") == 0) {
+#ifdef HAVE_CHECK
+		return check_main(argc - 1, argv + 1);
+#else
+		fprintf(stderr, "auth0-importd: 'check' is not available in this build\n");
+		return EXIT_USAGE;
+#endif
 	}
-	log_error("main", "not implemented yet");
-	return 1;
+
+	r = config_load(argc, argv, environ, NULL, &app.cfg, err, sizeof(err));
+	if (r == CONFIG_EXIT_HELP) {
+		fputs(config_usage(), stdout);
+		return EXIT_OK;
+	}
+	if (r == CONFIG_EXIT_VERSION) {
+		printf("auth0-importd %s\n", IMPORTD_VERSION);
+		return EXIT_OK;
+	}
+	if (r < 0) {
+		fprintf(stderr, "auth0-importd: %s\n", err);
+		return EXIT_USAGE;
+	}
+	apply_logging(app.cfg);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* --- `--sandbox`: start the bundled emulator and make it tenant
+	 * "default" (implemented by the sandbox module; hook here, before the
+	 * store opens, so the tenant exists when recovery runs). */
+	if (app.cfg->sandbox)
+		log_warn("main", "--sandbox: the emulator is not part of this build; ignoring");
+
+	app.loop = uv_default_loop();
+	if ((r = metrics_new(&app.metrics)) < 0) {
+		log_error("main", "out of memory");
+		goto out;
+	}
+
+	notify_status("opening the store");
+	r = store_open(app.loop, app.cfg->state_dir, &app.store, err, sizeof(err));
+	if (r < 0) {
+		log_error("store", "%s", err);
+		goto out;
+	}
+	log_info("store", "opened %s/%s (schema version %d)", app.cfg->state_dir, STORE_DB_NAME,
+		 store_version(app.store));
+
+	/* --- Modules that recover state or talk to Auth0 start here. */
+
+	struct api_server_options opts = {
+		.loop = app.loop,
+		.listen = app.cfg->listen,
+		.config = app.cfg,
+		.metrics = app.metrics,
+		.store = app.store,
+		.started_at_ms = wall_ms(),
+	};
+	r = api_server_start(&opts, &app.api, err, sizeof(err));
+	if (r < 0) {
+		log_error("api", "%s", err);
+		goto out;
+	}
+	/* --- Modules add their routes here:
+	 *     api_server_add_routes(app.api, h_imports_routes, h_imports_n_routes, imports);
+	 */
+	const char *addr = api_server_address(app.api);
+	if (strncmp(addr, "unix:", 5) == 0)
+		log_info("api", "listening on %s", addr);
+	else
+		log_info("api", "listening on http://%s", addr);
+
+	uv_signal_init(app.loop, &app.sig_term);
+	uv_signal_init(app.loop, &app.sig_int);
+	uv_signal_init(app.loop, &app.sig_hup);
+	app.sig_term.data = app.sig_int.data = app.sig_hup.data = &app;
+	uv_signal_start(&app.sig_term, on_signal, SIGTERM);
+	uv_signal_start(&app.sig_int, on_signal, SIGINT);
+	uv_signal_start(&app.sig_hup, on_signal, SIGHUP);
+
+	if ((r = notify_ready("serving")) < 0)
+		log_warn("main", "sd_notify READY failed: %s, ignoring", strerror(-r));
+	if ((r = notify_watchdog_start(app.loop)) < 0)
+		log_warn("main", "watchdog timer failed: %s, ignoring", uv_strerror(r));
+
+	uv_run(app.loop, UV_RUN_DEFAULT);
+	code = EXIT_OK;
+out:
+	if (app.api)
+		api_server_stop(app.api);
+	if (app.store)
+		store_close(app.store);
+	if (app.loop) {
+		uv_walk(app.loop, close_walk, NULL);
+		uv_run(app.loop, UV_RUN_DEFAULT);
+		if (uv_loop_close(app.loop) != 0)
+			log_warn("main", "event loop closed with handles still open");
+	}
+	metrics_free(app.metrics);
+	config_unref(app.cfg);
+	if (code == EXIT_OK)
+		log_info("main", "stopped");
+	return code;
 }

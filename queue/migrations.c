@@ -1,0 +1,18 @@
+/* The store's schema, as numbered migrations (see queue/store.h "Adding a
+ * migration"). Append new entries at the end; never edit a released one. */
+#include "queue/store.h"
+
+#include <stddef.h>
+
+const struct store_migration store_migrations[] = {
+	{ 1, "meta",
+	  "CREATE TABLE meta ("
+	  "  key TEXT PRIMARY KEY,"
+	  "  value TEXT NOT NULL"
+	  ") STRICT;"
+	  "INSERT INTO meta (key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));",
+	  NULL },
+	/* Next: { 2, "name", "SQL", NULL }, */
+};
+
+const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);
