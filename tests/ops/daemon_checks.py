@@ -228,12 +228,16 @@ def sample_config():
 
         shipped = os.path.join(folder, "auth0-importd.conf")
         shutil.copy(sample, shipped)
-        print("== the sample as shipped, in the systemd unit's environment")
-        d = Daemon(["--config", shipped], token=token, extra_env=unit_env)
+        # As shipped it names no tenant, so only the API token applies (a
+        # client secret without a tenant domain is a config error, exit 2).
+        print("== the sample as shipped, with the unit's API token")
+        d = Daemon(["--config", shipped], token=token,
+                   extra_env={"IMPORTD_API_TOKEN_FILE": unit_env["IMPORTD_API_TOKEN_FILE"]})
         d.wait_ready()
         d.stop()
 
-        print("== every setting and tenant of the sample switched on")
+        print("== every setting and tenant of the sample switched on, in the "
+              "systemd unit's environment")
         conf = all_settings_on(sample, folder, token)
         print(open(conf).read())
         d = Daemon(["--config", conf], token=token, extra_env=unit_env)
