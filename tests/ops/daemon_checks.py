@@ -7,6 +7,9 @@
   daemon_checks.py sample-config  the installed sample config is accepted as
                                   shipped, and with every commented setting
                                   and tenant section switched on.
+  daemon_checks.py systemd        the daemon keeps the unit's side of the
+                                  contract (notify, watchdog at half of
+                                  WatchdogSec, $STATE_DIRECTORY, credentials).
 
 The daemon runs on 127.0.0.1:0 with its own temporary state directory and a
 clean environment (no IMPORTD_* / AUTH0_* from the caller); the bound port is
@@ -35,15 +38,24 @@ START_TIMEOUT = 15.0
 
 
 class Daemon:
-    def __init__(self, args, token=None, extra_env=None):
+    def __init__(self, args, token=None, extra_env=None, systemd=False):
+        """systemd=True: the state directory comes from $STATE_DIRECTORY
+        (not --state-dir) and WATCHDOG_PID is the daemon's own pid, as under
+        the unit."""
         self.state = tempfile.mkdtemp(prefix="importd-ops-state-")
         self.token = token
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("IMPORTD_", "AUTH0_", "STATE_DIRECTORY",
                                     "NOTIFY_SOCKET", "WATCHDOG_"))}
         env.update(extra_env or {})
-        argv = [opslib.env("IMPORTD_BIN"), "--listen", "127.0.0.1:0",
-                "--state-dir", self.state] + args
+        argv = [opslib.env("IMPORTD_BIN"), "--listen", "127.0.0.1:0"]
+        if systemd:
+            env["STATE_DIRECTORY"] = self.state
+            # exec keeps the shell's pid: $$ is the daemon's pid.
+            argv = ["/bin/sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"'] + argv
+        else:
+            argv += ["--state-dir", self.state]
+        argv += args
         print("+ " + " ".join(argv), flush=True)
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -251,8 +263,123 @@ def sample_config():
     print("sample config: accepted as shipped and with everything switched on")
 
 
+class NotifySocket:
+    """The service manager's end of sd_notify: a datagram socket that records
+    (monotonic time, message) pairs."""
+
+    def __init__(self, folder):
+        import socket
+        self.path = os.path.join(folder, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.messages = []
+        self.done = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while not self.done:
+            try:
+                data = self.sock.recv(4096)
+            except OSError:
+                continue
+            self.messages.append((time.monotonic(), data.decode("utf-8", "replace")))
+
+    def times(self, field):
+        return [t for t, m in self.messages if field in m.split("\n")]
+
+    def close(self):
+        self.done = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+def systemd():
+    """What the unit relies on, with the service manager played by the test:
+    Type=notify (READY=1 once /readyz answers, STOPPING=1 on SIGTERM),
+    WatchdogSec= (WATCHDOG=1 at half of WATCHDOG_USEC), StateDirectory=
+    ($STATE_DIRECTORY is the state directory) and LoadCredential= (the
+    secrets read from the files the environment names)."""
+    watchdog_s = 1.0
+    observe_s = 2.2
+    folder = tempfile.mkdtemp(prefix="importd-ops-systemd-")
+    notify = NotifySocket(folder)
+    token = "ops-test-token-0123456789abcdef"
+    creds = os.path.join(folder, "credentials")
+    os.mkdir(creds, 0o700)
+    for name, value in (("api-token", token), ("auth0-client-secret", "ops-test-secret")):
+        with open(os.path.join(creds, name), "w") as f:
+            f.write(value + "\n")
+    conf = os.path.join(folder, "auth0-importd.conf")
+    with open(conf, "w") as f:
+        f.write("[tenant.default]\ndomain = http://127.0.0.1:9\nclient_id = ops\n")
+    env = {"NOTIFY_SOCKET": notify.path,
+           "WATCHDOG_USEC": str(int(watchdog_s * 1e6)),
+           "IMPORTD_API_TOKEN_FILE": os.path.join(creds, "api-token"),
+           "AUTH0_CLIENT_SECRET_FILE": os.path.join(creds, "auth0-client-secret")}
+    d = Daemon(["--config", conf], token=token, extra_env=env, systemd=True)
+    problems = []
+    try:
+        d.wait_ready()
+        ready = notify.times("READY=1")
+        if not ready:
+            problems.append("no READY=1 by the time /readyz answered 200")
+        # The token is required (it came from the credential file).
+        req = urllib.request.Request(f"http://127.0.0.1:{d.port}/v1/status")
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            problems.append("/v1/status answered without the API token")
+        except urllib.error.HTTPError as e:
+            if e.code != 401:
+                problems.append(f"/v1/status without the token answered {e.code}, not 401")
+        status, _, _ = d.get("/v1/status")
+        if status != 200:
+            problems.append(f"/v1/status with the token answered {status}")
+        # Observe the watchdog for a bounded time.
+        start = time.monotonic()
+        while time.monotonic() - start < observe_s:
+            if d.proc.poll() is not None:
+                break
+            time.sleep(0.1)  # observing the watchdog pace, bounded by observe_s
+        state_files = os.listdir(d.state)
+    except BaseException:
+        d.kill()
+        notify.close()
+        raise
+    stop_at = time.monotonic()
+    d.stop()
+    notify.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+    pings = [t for t in notify.times("WATCHDOG=1") if t < stop_at]
+    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    print(f"notify messages: {[m for _, m in notify.messages]}")
+    print(f"WATCHDOG_USEC={int(watchdog_s * 1e6)}: {len(pings)} pings in "
+          f"{observe_s} s, gaps {[round(g, 3) for g in gaps]}")
+    if len(pings) < 3:
+        problems.append(f"only {len(pings)} WATCHDOG=1 in {observe_s} s "
+                        f"with WatchdogSec={watchdog_s}")
+    if gaps and max(gaps) > 0.8 * watchdog_s:
+        problems.append(f"a watchdog gap of {max(gaps):.3f} s is too close to "
+                        f"WatchdogSec={watchdog_s}")
+    if gaps and min(gaps) < 0.2 * watchdog_s:
+        problems.append(f"watchdog pings {min(gaps):.3f} s apart: far more often than half")
+    if not notify.times("STOPPING=1"):
+        problems.append("no STOPPING=1 on SIGTERM")
+    if not state_files:
+        problems.append("nothing written in $STATE_DIRECTORY")
+    else:
+        print(f"$STATE_DIRECTORY holds {sorted(state_files)}")
+    for p in problems:
+        print(f"FAIL: {p}", file=sys.stderr)
+    if problems:
+        opslib.fail(f"{len(problems)} problem(s) with the systemd contract")
+    print("systemd contract: notify, watchdog, state directory and credentials ok")
+
+
 def main():
-    modes = {"metrics": metrics, "sample-config": sample_config}
+    modes = {"metrics": metrics, "sample-config": sample_config, "systemd": systemd}
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode not in modes:
         opslib.fail(f"usage: {sys.argv[0]} {'|'.join(modes)}")

@@ -108,10 +108,24 @@ def options():
     else:
         print("note: `auth0-importd check --help` is not offered; check options "
               "compared with --help only where it lists them")
+    # Every environment variable --help names is documented (X[_FILE] is X
+    # and X_FILE).
+    r = subprocess.run([exe, "--help"], text=True, capture_output=True, timeout=10)
+    env_help = set()
+    for name, opt in re.findall(r"\b((?:IMPORTD|AUTH0)_[A-Z0-9_]*[A-Z0-9])(\[_FILE\])?",
+                                r.stdout + r.stderr):
+        env_help.add(name)
+        if opt:
+            env_help.add(name + "_FILE")
+    env_man = set(re.findall(r"\b(?:IMPORTD|AUTH0)_[A-Z0-9_]*[A-Z0-9]",
+                             secs.get("ENVIRONMENT", "").replace("\\-", "-")))
+    for name in sorted(env_help - env_man):
+        problems.append(f"{name}: in --help but not in the man page's ENVIRONMENT")
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
         opslib.fail(f"{len(problems)} option(s) differ between the man page and --help")
+    print(f"the {len(env_help)} environment variables of --help are in ENVIRONMENT")
     print(f"man page and --help agree on {len(daemon_man)} daemon options"
           + (f" and {len(check_man)} check options" if check_help is not None else ""))
 
