@@ -5,6 +5,7 @@ recommended rules, warnings as errors), and checks that every endpoint of the
 API contract is described."""
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +49,15 @@ def main():
                     + ", ".join(f"{m} {p}" for m, p in missing))
     print(f"openapi.yaml describes all {len(CONTRACT)} endpoints of the contract "
           f"({len(described)} operations)")
+
+    # info.version follows the project's version (auth0-importd --version).
+    r = opslib.run([opslib.env("IMPORTD_BIN"), "--version"])
+    version = r.stdout.split()[-1] if r.returncode == 0 and r.stdout.split() else None
+    spec_version = re.search(r"^  version: (\S+)$", open(spec).read(), re.M)
+    if version is None or spec_version is None or spec_version.group(1) != version:
+        opslib.fail(f"openapi.yaml info.version "
+                    f"{spec_version.group(1) if spec_version else None} is not the "
+                    f"daemon's version {version}")
 
     redocly = opslib.npm_tool("@redocly/cli", REDOCLY_VERSION, "redocly")
     r = opslib.run([redocly, "lint", "--config", os.path.join(docs, "redocly.yaml"),
