@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks the running daemon's answers against docs/openapi.yaml.
 
-The daemon runs on 127.0.0.1:0 with a temporary state directory and a tenant
+The daemon runs under the end-to-end harness (tests/e2e/harness.py) on
+127.0.0.1:0 with a temporary state directory and a tenant
 "default" whose Auth0 is a closed loopback port (only dry runs and rejected
 imports are made, so nothing is ever sent to it). A fixed set of requests is
 made, limited to the routes the route table has (tests/ops/routes.py), so the
@@ -29,7 +30,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import opslib  # noqa: E402
 import routes  # noqa: E402
-from daemon_checks import Daemon  # noqa: E402
+from harness import Daemon  # noqa: E402  (tests/e2e/harness.py)
 from openapi_lint import REDOCLY_VERSION  # noqa: E402
 
 CONN = "con_A1b2C3d4E5f6G7h8"
@@ -169,7 +170,11 @@ def main():
         against the spec; returns (status, headers, parsed JSON or None)."""
         if not has(method, template):
             return None, {}, None
-        status, hdrs, raw = d.request(method, path, body=body, headers=headers)
+        try:
+            r = d.request(method, path, body=body, headers=headers)
+            status, hdrs, raw = r.status, r.headers, r.body
+        except OSError as e:
+            status, hdrs, raw = None, {}, str(e).encode()
         label = f"{method} {path.split('?')[0]}{'?' + path.split('?')[1][:40] if '?' in path else ''}"
         checked.append(f"{label} -> {status}")
         if status is None:
@@ -185,7 +190,7 @@ def main():
         if resp is None:
             problems.append(f"{label}: status {status} is not documented for {method} {tpl}")
             return status, hdrs, None
-        ctype = {k.lower(): v for k, v in hdrs.items()}.get("content-type", "")
+        ctype = hdrs.get("content-type", "")
         media = ctype.split(";")[0].strip()
         content = resp.get("content", {})
         if content and media not in content:
@@ -202,9 +207,9 @@ def main():
             problems.extend(f"{label} ({status}): {e}" for e in errs[:10])
         return status, hdrs, data
 
-    d = Daemon(["--config", conf])
+    d = Daemon(args=["--config", conf])
     try:
-        d.wait_ready()
+        d.start()
         call("GET", "/healthz", "/healthz", expect={200})
         call("GET", "/readyz", "/readyz", expect={200})
         call("GET", "/v1/status", "/v1/status", expect={200})
@@ -230,7 +235,7 @@ def main():
         # A real (not dry) import with invalid users: rejected, nothing sent.
         body, mhdr = multipart({"connection_id": CONN, "wait": "20"}, bad)
         status, hdrs, data = call("POST", "/v1/imports", "/v1/imports", body, mhdr, expect={422})
-        loc = {k.lower(): v for k, v in hdrs.items()}.get("location")
+        loc = hdrs.get("location")
         if status == 422 and not loc:
             problems.append("422 without a Location header")
         if loc:
@@ -260,10 +265,9 @@ def main():
              expect={404})
         call("DELETE", "/v1/migrations/mig_0000000000000000", "/v1/migrations/{id}",
              expect={404})
-    except BaseException:
-        d.kill()
-        raise
-    d.stop()
+        d.stop()
+    finally:
+        d.cleanup()
 
     for c in checked:
         print(f"  {c}")

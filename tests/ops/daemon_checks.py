@@ -11,136 +11,51 @@
                                   contract (notify, watchdog at half of
                                   WatchdogSec, $STATE_DIRECTORY, credentials).
 
-The daemon runs on 127.0.0.1:0 with its own temporary state directory and a
-clean environment (no IMPORTD_* / AUTH0_* from the caller); the bound port is
-read from its "listening on http://127.0.0.1:PORT" log line; readiness is
-polled on /readyz; it must stop on SIGTERM with exit 0, and its stderr must
-hold no sanitizer report.
+The daemon is run by the end-to-end harness (tests/e2e/harness.py): on
+127.0.0.1:0 with its own temporary state directory and a clean environment;
+the bound port is read from its "listening on" log line; readiness is polled
+on /readyz; it must stop on SIGTERM with exit 0, and its stderr must hold no
+sanitizer report.
 """
 
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import opslib  # noqa: E402
 
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
-START_TIMEOUT = 15.0
+# The end-to-end harness (tests/e2e/harness.py, on PYTHONPATH): the daemon on
+# 127.0.0.1:0 with its own state directory and a clean environment; start()
+# waits for the listening line and /readyz; stop() sends SIGTERM and asserts
+# exit 0 and no sanitizer report.
+from harness import Daemon, wait_for  # noqa: E402
 
 
-class Daemon:
-    def __init__(self, args, token=None, extra_env=None, systemd=False):
-        """systemd=True: the state directory comes from $STATE_DIRECTORY
-        (not --state-dir) and WATCHDOG_PID is the daemon's own pid, as under
-        the unit."""
-        self.state = tempfile.mkdtemp(prefix="importd-ops-state-")
-        self.token = token
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("IMPORTD_", "AUTH0_", "STATE_DIRECTORY",
-                                    "NOTIFY_SOCKET", "WATCHDOG_"))}
-        env.update(extra_env or {})
-        argv = [opslib.env("IMPORTD_BIN"), "--listen", "127.0.0.1:0"]
-        if systemd:
-            env["STATE_DIRECTORY"] = self.state
-            # exec keeps the shell's pid: $$ is the daemon's pid.
-            argv = ["/bin/sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"'] + argv
-        else:
-            argv += ["--state-dir", self.state]
-        argv += args
-        print("+ " + " ".join(argv), flush=True)
-        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
-        self.lines = []
-        self.port = None
-        self.port_seen = threading.Event()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+class SystemdDaemon(Daemon):
+    """The daemon as the unit starts it: the state directory from
+    $STATE_DIRECTORY (StateDirectory=), not --state-dir, and WATCHDOG_PID set
+    to the daemon's own pid (exec keeps the shell's pid, $$)."""
 
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            sys.stderr.write("daemon: " + line)
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-            if m and self.port is None:
-                self.port = int(m.group(1))
-                self.port_seen.set()
-        self.port_seen.set()
-
-    def stderr(self):
-        return "".join(self.lines)
-
-    def wait_ready(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        if not self.port_seen.wait(START_TIMEOUT) or self.port is None:
-            self.kill()
-            opslib.fail(f"no 'listening on http://127.0.0.1:PORT' line within "
-                        f"{START_TIMEOUT} s (exit {self.proc.poll()})")
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                opslib.fail(f"the daemon exited {self.proc.returncode} while starting")
-            status, _, _ = self.get("/readyz")
-            if status == 200:
-                return
-            time.sleep(0.05)  # polling readiness, bounded by the deadline
-        self.kill()
-        opslib.fail(f"/readyz not 200 within {START_TIMEOUT} s")
-
-    def request(self, method, path, body=None, headers=None):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
-                                     data=body, method=method, headers=headers or {})
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, dict(r.headers), r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
-        except (urllib.error.URLError, ConnectionError):
-            return None, {}, b""
-
-    def get(self, path):
-        return self.request("GET", path)
-
-    def stop(self):
-        """SIGTERM; must exit 0 in time, without a sanitizer report."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            opslib.fail("the daemon did not exit within 15 s of SIGTERM")
-        self.reader.join(timeout=5)
-        shutil.rmtree(self.state, ignore_errors=True)
-        for mark in SANITIZER_MARKS:
-            if mark in self.stderr():
-                opslib.fail(f"sanitizer report in the daemon's stderr: {mark}")
-        if rc != 0:
-            opslib.fail(f"the daemon exited {rc} after SIGTERM")
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.state, ignore_errors=True)
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        i = self.args.index("--state-dir")
+        del self.args[i:i + 2]
+        os.makedirs(self.state_dir, mode=0o700)
+        self.env["STATE_DIRECTORY"] = self.state_dir
+        self.args = ["/bin/sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"'] + self.args
 
 
 def metrics():
     promtool = shutil.which("promtool")
     if promtool is None:
         opslib.fail("promtool is not installed (Debian package prometheus, scripts/deps.sh)")
-    d = Daemon([])
-    try:
-        d.wait_ready()
+    with Daemon() as d:
         # Some traffic first, so that the per-route and per-status series and
         # the import counters have samples.
         d.get("/healthz")
@@ -148,17 +63,13 @@ def metrics():
         d.get("/v1/imports")
         d.get("/v1/imports/imp_0000000000000000")
         d.get("/no-such-path")
-        d.request("POST", "/v1/imports?connection_id=con_A1b2C3d4E5f6G7h8&dry_run=true&wait=5",
-                  body=b'[{"email": "a@example.com"}, {"emial": "b@example.com"}]',
-                  headers={"Content-Type": "application/json"})
-        status, headers, body = d.get("/metrics")
-    except BaseException:
-        d.kill()
-        raise
-    d.stop()
+        d.post("/v1/imports?connection_id=con_A1b2C3d4E5f6G7h8&dry_run=true&wait=5",
+               [{"email": "a@example.com"}, {"emial": "b@example.com"}])
+        r = d.get("/metrics")
+    status, headers, body = r.status, r.headers, r.body
     if status != 200:
         opslib.fail(f"GET /metrics answered {status}")
-    ctype = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+    ctype = headers.get("content-type", "")
     if not ctype.startswith("text/plain"):
         opslib.fail(f"/metrics Content-Type is {ctype!r}, not text/plain; version=0.0.4")
     text = body.decode("utf-8")
@@ -243,19 +154,16 @@ def sample_config():
         # As shipped it names no tenant, so only the API token applies (a
         # client secret without a tenant domain is a config error, exit 2).
         print("== the sample as shipped, with the unit's API token")
-        d = Daemon(["--config", shipped], token=token,
-                   extra_env={"IMPORTD_API_TOKEN_FILE": unit_env["IMPORTD_API_TOKEN_FILE"]})
-        d.wait_ready()
-        d.stop()
+        with Daemon(args=["--config", shipped], token=token,
+                    env={"IMPORTD_API_TOKEN_FILE": unit_env["IMPORTD_API_TOKEN_FILE"]}) as d:
+            pass
 
         print("== every setting and tenant of the sample switched on, in the "
               "systemd unit's environment")
         conf = all_settings_on(sample, folder, token)
         print(open(conf).read())
-        d = Daemon(["--config", conf], token=token, extra_env=unit_env)
-        d.wait_ready()
-        status, _, _ = d.request("GET", "/v1/status")
-        d.stop()
+        with Daemon(args=["--config", conf], token=token, env=unit_env) as d:
+            status = d.get("/v1/status").status
         if status != 200:
             opslib.fail(f"GET /v1/status with the token answered {status}")
     finally:
@@ -314,43 +222,34 @@ def systemd():
     conf = os.path.join(folder, "auth0-importd.conf")
     with open(conf, "w") as f:
         f.write("[tenant.default]\ndomain = http://127.0.0.1:9\nclient_id = ops\n")
-    env = {"NOTIFY_SOCKET": notify.path,
-           "WATCHDOG_USEC": str(int(watchdog_s * 1e6)),
+    env = {"WATCHDOG_USEC": str(int(watchdog_s * 1e6)),
            "IMPORTD_API_TOKEN_FILE": os.path.join(creds, "api-token"),
            "AUTH0_CLIENT_SECRET_FILE": os.path.join(creds, "auth0-client-secret")}
-    d = Daemon(["--config", conf], token=token, extra_env=env, systemd=True)
     problems = []
+    d = SystemdDaemon(args=["--config", conf], token=token, env=env,
+                      notify_socket=notify.path)
     try:
-        d.wait_ready()
-        ready = notify.times("READY=1")
-        if not ready:
+        d.start()
+        if not notify.times("READY=1"):
             problems.append("no READY=1 by the time /readyz answered 200")
         # The token is required (it came from the credential file).
-        req = urllib.request.Request(f"http://127.0.0.1:{d.port}/v1/status")
-        try:
-            urllib.request.urlopen(req, timeout=5)
-            problems.append("/v1/status answered without the API token")
-        except urllib.error.HTTPError as e:
-            if e.code != 401:
-                problems.append(f"/v1/status without the token answered {e.code}, not 401")
-        status, _, _ = d.get("/v1/status")
+        status = d.get("/v1/status", token=None).status
+        if status != 401:
+            problems.append(f"/v1/status without the token answered {status}, not 401")
+        status = d.get("/v1/status").status
         if status != 200:
             problems.append(f"/v1/status with the token answered {status}")
         # Observe the watchdog for a bounded time.
         start = time.monotonic()
-        while time.monotonic() - start < observe_s:
-            if d.proc.poll() is not None:
-                break
-            time.sleep(0.1)  # observing the watchdog pace, bounded by observe_s
-        state_files = os.listdir(d.state)
-    except BaseException:
-        d.kill()
+        wait_for(lambda: time.monotonic() - start >= observe_s or d.proc.poll() is not None,
+                 observe_s + 1, interval=0.1, what="the watchdog observation")
+        state_files = os.listdir(d.state_dir)
+        stop_at = time.monotonic()
+        d.stop()
+    finally:
+        d.cleanup()
         notify.close()
-        raise
-    stop_at = time.monotonic()
-    d.stop()
-    notify.close()
-    shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
     pings = [t for t in notify.times("WATCHDOG=1") if t < stop_at]
     gaps = [b - a for a, b in zip(pings, pings[1:])]
