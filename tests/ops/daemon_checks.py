@@ -207,8 +207,9 @@ def systemd():
     """What the unit relies on, with the service manager played by the test:
     Type=notify (READY=1 once /readyz answers, STOPPING=1 on SIGTERM),
     WatchdogSec= (WATCHDOG=1 at half of WATCHDOG_USEC), StateDirectory=
-    ($STATE_DIRECTORY is the state directory) and LoadCredential= (the
-    secrets read from the files the environment names)."""
+    ($STATE_DIRECTORY is the state directory), LoadCredential= (the
+    secrets read from the files the environment names) and the journal
+    (<N> priority prefixes on stderr when JOURNAL_STREAM is set)."""
     watchdog_s = 1.0
     observe_s = 2.2
     folder = tempfile.mkdtemp(prefix="importd-ops-systemd-")
@@ -222,7 +223,8 @@ def systemd():
     conf = os.path.join(folder, "auth0-importd.conf")
     with open(conf, "w") as f:
         f.write("[tenant.default]\ndomain = http://127.0.0.1:9\nclient_id = ops\n")
-    env = {"WATCHDOG_USEC": str(int(watchdog_s * 1e6)),
+    # JOURNAL_STREAM: stderr goes to the journal, lines carry <N> priorities.
+    env = {"WATCHDOG_USEC": str(int(watchdog_s * 1e6)), "JOURNAL_STREAM": "9:4242",
            "IMPORTD_API_TOKEN_FILE": os.path.join(creds, "api-token"),
            "AUTH0_CLIENT_SECRET_FILE": os.path.join(creds, "auth0-client-secret")}
     problems = []
@@ -246,6 +248,10 @@ def systemd():
         state_files = os.listdir(d.state_dir)
         stop_at = time.monotonic()
         d.stop()
+        lines = [line for line in d.stderr().splitlines() if line.strip()]
+        bare = [line for line in lines if not re.match(r"^<[0-7]>", line)]
+        if not lines or bare:
+            problems.append(f"stderr lines without a <N> priority under the journal: {bare[:3]}")
     finally:
         d.cleanup()
         notify.close()
@@ -274,7 +280,8 @@ def systemd():
         print(f"FAIL: {p}", file=sys.stderr)
     if problems:
         opslib.fail(f"{len(problems)} problem(s) with the systemd contract")
-    print("systemd contract: notify, watchdog, state directory and credentials ok")
+    print("systemd contract: notify, watchdog, state directory, credentials and "
+          "journal priorities ok")
 
 
 def main():
