@@ -10,6 +10,8 @@
   daemon_checks.py systemd        the daemon keeps the unit's side of the
                                   contract (notify, watchdog at half of
                                   WatchdogSec, $STATE_DIRECTORY, credentials).
+  daemon_checks.py container      the Dockerfile's runtime ENV and HEALTHCHECK
+                                  work with the daemon.
 
 The daemon is run by the end-to-end harness (tests/e2e/harness.py): on
 127.0.0.1:0 with its own temporary state directory and a clean environment;
@@ -284,8 +286,52 @@ def systemd():
           "journal priorities ok")
 
 
+def container():
+    """The runtime stage's settings as the image runs them: its ENV without a
+    token is refused (exit 2, a non-loopback listen needs one); with a token
+    the daemon serves, and the image's HEALTHCHECK command passes against it
+    and fails once it is stopped."""
+    import json
+    from dockerfile_lint import instructions, stages
+    from harness import run_to_exit
+    dockerfile = os.path.join(opslib.env("SOURCE_ROOT"), "Dockerfile")
+    runtime = stages(instructions(open(dockerfile).read()))[-1][1]
+    env = {}
+    for kw, args in runtime:
+        if kw == "ENV":
+            env.update(re.findall(r"(\w+)=(\S+)", args))
+    health = [a for k, a in runtime if k == "HEALTHCHECK"][-1]
+    cmd = json.loads(health[health.index("CMD") + 3:].strip())
+    print(f"image ENV: {env}\nHEALTHCHECK: {cmd}")
+    listen = env.get("IMPORTD_LISTEN", "")
+    if not listen.startswith("0.0.0.0:"):
+        opslib.fail(f"the image should listen on all interfaces, not {listen!r}")
+    env.pop("IMPORTD_STATE_DIR", None)  # the harness gives its own
+
+    # No token: refused before binding (port 0, so nothing is ever taken).
+    code, err = run_to_exit([], env=dict(env, IMPORTD_LISTEN="0.0.0.0:0"))
+    print(f"without a token: exit {code}: {err.strip()}")
+    if code != 2 or "token" not in err.lower():
+        opslib.fail(f"the image's settings without a token should exit 2 naming the token, "
+                    f"got {code}: {err}")
+
+    token = "ops-test-token-0123456789abcdef"
+    with Daemon(env=env, token=token) as d:
+        hc_env = dict(os.environ, IMPORTD_LISTEN=d.address)
+        r = subprocess.run(cmd, env=hc_env, capture_output=True, text=True, timeout=10)
+        print(f"HEALTHCHECK against the running daemon: exit {r.returncode}")
+        if r.returncode != 0:
+            opslib.fail(f"HEALTHCHECK failed against a healthy daemon: {r.stdout}{r.stderr}")
+    r = subprocess.run(cmd, env=hc_env, capture_output=True, text=True, timeout=10)
+    print(f"HEALTHCHECK once stopped: exit {r.returncode}")
+    if r.returncode == 0:
+        opslib.fail("HEALTHCHECK passes with the daemon stopped")
+    print("container settings and health check: ok")
+
+
 def main():
-    modes = {"metrics": metrics, "sample-config": sample_config, "systemd": systemd}
+    modes = {"metrics": metrics, "sample-config": sample_config, "systemd": systemd,
+             "container": container}
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode not in modes:
         opslib.fail(f"usage: {sys.argv[0]} {'|'.join(modes)}")

@@ -102,8 +102,12 @@ def shape(dockerfile):
         problems.append("no HEALTHCHECK on /healthz")
     entry = last("ENTRYPOINT") or ""
     try:
-        if not isinstance(json.loads(entry), list):
+        argv = json.loads(entry)
+        if not isinstance(argv, list):
             raise ValueError
+        # Built with --prefix=/usr: the daemon is /usr/bin/auth0-importd.
+        if "--prefix=/usr " not in build_runs or argv[:1] != ["/usr/bin/auth0-importd"]:
+            problems.append(f"ENTRYPOINT {argv} is not the daemon installed with --prefix=/usr")
     except ValueError:
         problems.append(f"ENTRYPOINT must be in exec form (JSON array): {entry}")
     envs = " ".join(a for k, a in runtime if k == "ENV")
