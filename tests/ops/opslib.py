@@ -13,6 +13,7 @@ Environment (set by tests/ops/meson.build):
                    git-ignored), one prefix folder per tool and version
 """
 
+import fcntl
 import json
 import os
 import shutil
@@ -82,16 +83,22 @@ def npm_tool(package, version, binary):
     base = env("NODE_TOOLS_DIR")
     folder = os.path.join(base, f"{package.replace('/', '+')}@{version}")
     exe = os.path.join(folder, "node_modules", ".bin", binary)
-    if os.access(exe, os.X_OK):
-        return exe
-    npm = shutil.which("npm")
-    if npm is None:
-        fail("npm is not installed (scripts/deps.sh installs it)")
+    done = os.path.join(folder, ".installed")
     os.makedirs(folder, exist_ok=True)
-    r = run([npm, "install", "--prefix", folder, "--no-audit", "--no-fund",
-             "--loglevel=error", "--no-package-lock", f"{package}@{version}"],
-            timeout=600)
-    if r.returncode != 0 or not os.access(exe, os.X_OK):
-        fail(f"cannot install {package}@{version} from the npm registry "
-             f"(network?):\n{r.stdout}\n{r.stderr}")
+    # Tests run in parallel and two may want the same tool: one installs it,
+    # the other waits on the lock and then finds it.
+    with open(os.path.join(folder, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(done) and os.access(exe, os.X_OK):
+            return exe
+        npm = shutil.which("npm")
+        if npm is None:
+            fail("npm is not installed (scripts/deps.sh installs it)")
+        r = run([npm, "install", "--prefix", folder, "--no-audit", "--no-fund",
+                 "--loglevel=error", "--no-package-lock", f"{package}@{version}"],
+                timeout=600)
+        if r.returncode != 0 or not os.access(exe, os.X_OK):
+            fail(f"cannot install {package}@{version} from the npm registry "
+                 f"(network?):\n{r.stdout}\n{r.stderr}")
+        open(done, "w").close()
     return exe
