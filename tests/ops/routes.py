@@ -95,6 +95,10 @@ def main():
     code_n = {(m, normalize(p)): p for m, p in code}
 
     print(f"route table: {len(code)} routes; openapi.yaml: {len(spec)} operations")
+    if not code and os.path.exists(os.path.join(root, "api", "router.c")):
+        print("FAIL: the router exists but no `struct api_route NAME[] = {...}` table "
+              "was found: has the table format changed?", file=sys.stderr)
+        return 1
     for (m, p), f in sorted(code.items()):
         print(f"  code  {m:6} {p:40} {f}")
 
