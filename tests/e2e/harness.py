@@ -37,7 +37,8 @@ import time
 import uuid
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
-LISTEN_RE = re.compile(r"api: listening on (http://\S+|unix:\S+)")
+# Text ("info  api: listening on http://…") and JSON log lines alike.
+LISTEN_RE = re.compile(r"listening on (http://[^\s\"]+|unix:[^\s\"]+)")
 START_TIMEOUT = float(os.environ.get("E2E_START_TIMEOUT", "20"))
 
 

@@ -1,6 +1,7 @@
 """Command line and config errors exit 2 with one line naming the culprit;
 runtime failures exit 1 (locked state dir naming the pid, a store from a
 newer version, a port in use)."""
+import json
 import os
 import sqlite3
 import socket
@@ -53,6 +54,16 @@ class Cli(unittest.TestCase):
             code, err = run_to_exit([], env={"AUTH0_DOMAIN": "http://example.com"})
             self.assertEqual(code, 2, err)
             self.assertIn("loopback", err)
+
+    def test_json_logs(self):
+        with Daemon(env={"IMPORTD_LOG_FORMAT": "json"}) as d:
+            self.assertEqual(d.get("/healthz").status, 200)
+        lines = [json.loads(l) for l in d.stderr().splitlines() if l.strip()]
+        self.assertTrue(any(l["subsystem"] == "api" and l["message"].startswith("listening on http://")
+                            for l in lines), lines)
+        for l in lines:
+            self.assertIn(l["level"], ("debug", "info", "warn", "error"))
+            self.assertRegex(l["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
     def test_locked_state_dir(self):
         with Daemon() as first:

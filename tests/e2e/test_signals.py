@@ -60,7 +60,7 @@ class Signals(unittest.TestCase):
             sock.bind(path)
             sock.settimeout(10)
             try:
-                d = Daemon(notify_socket=path)
+                d = Daemon(notify_socket=path, env={"WATCHDOG_USEC": "200000"})
                 try:
                     d.start()
                     msgs = []
@@ -68,6 +68,9 @@ class Signals(unittest.TestCase):
                         msgs.append(sock.recv(4096).decode())
                     # READY only once serving: /readyz answers by now
                     self.assertEqual(d.get("/readyz").status, 200)
+                    # the watchdog pings at half of WATCHDOG_USEC
+                    while not any("WATCHDOG=1" in m for m in msgs):
+                        msgs.append(sock.recv(4096).decode())
                     d.stop()
                     while not any("STOPPING=1" in m for m in msgs):
                         msgs.append(sock.recv(4096).decode())
