@@ -726,6 +726,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
+		if (req->resp && !req->body_failed) {
+			/* Answered early (from another callback): the rest of the
+			 * body is not the sink's business any more. */
+			req->body_failed = true;
+			request_abort_body(req);
+		}
 		body_feed(req, upload_data, n);
 		req->in_callback = false;
 		if (req->body_failed && req->received > req->limit + (uint64_t)DISCARD_SLACK)

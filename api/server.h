@@ -216,8 +216,8 @@ const char *api_request_query(const struct api_request *req, const char *name);
 /* Header (case-insensitive name), NULL when absent. */
 const char *api_request_header(const struct api_request *req, const char *name);
 
-/* Buffered body of a route without a sink (NULL, 0 when none). Not
- * NUL-terminated beyond len... it is: body[len] == '\0' for convenience. */
+/* Buffered body of a route without a sink (NULL and 0 when none); at most
+ * API_BODY_DEFAULT_MAX bytes, and body[len] == '\0' for convenience. */
 const char *api_request_body(const struct api_request *req, size_t *ret_len);
 /* Bytes of body received so far (raw or multipart, before decoding). */
 uint64_t api_request_body_bytes(const struct api_request *req);

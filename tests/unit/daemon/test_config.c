@@ -208,6 +208,10 @@ static void test_file_errors(void **state)
 	argv[2] = (char *)p;
 	expect_error(argv, env, (const char *[]){ ":2:", "chunk_bytes", NULL });
 
+	p = write_file("e9.conf", "[daemon]\napi_token = a\napi_token_file = b\n");
+	argv[2] = (char *)p;
+	expect_error(argv, env, (const char *[]){ ":3:", "keep one", NULL });
+
 	char missing[128];
 	snprintf(missing, sizeof(missing), "%s/none.conf", dir);
 	argv[2] = missing;
