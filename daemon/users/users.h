@@ -1,8 +1,8 @@
 /*
  * users — the Auth0 bulk-import users file: read, validate, split.
  *
- * A pure library (json-c and zlib only: no event loop, no logging, no
- * SQLite). `auth0-importd check` and the daemon's intake (in a uv worker
+ * A pure library (zlib only: no event loop, no logging, no SQLite, no
+ * json-c on the hot path; users are parsed by jv.h). `auth0-importd check` and the daemon's intake (in a uv worker
  * thread) both call users_process(); nothing here blocks on anything but the
  * files it is given.
  *
@@ -234,10 +234,10 @@ struct users_failure {
  * problem is reported; chunks announced before are the caller's to discard
  * (users_chunks_remove()). With unsupported_hash=strip the stripped users'
  * chunks carry no password hash; with strip_auth0_prefix=true the stripped
- * user_id. Those elements are re-serialised by json-c: same values, numbers
- * as written, string escapes normalised (a \u00e9 escape becomes the raw
- * UTF-8 character, an escaped slash a plain one). Every other element is
- * written byte for byte as minified from the file.
+ * user_id: the member is cut out of (or the prefix out of) the minified
+ * element, everything else byte for byte; a user_id whose "auth0|" was
+ * written with escapes is re-encoded. Every other element is written byte
+ * for byte as minified from the file.
  *
  * Returns 0 when the whole file was read (invalid users or not: see
  * ret_summary), else a negative errno with ret_failure filled:
