@@ -1,10 +1,10 @@
 /*
  * users — the Auth0 bulk-import users file: read, validate, split.
  *
- * A pure library (zlib only: no event loop, no logging, no SQLite, no
- * json-c on the hot path; users are parsed by jv.h). `auth0-importd check` and the daemon's intake (in a uv worker
- * thread) both call users_process(); nothing here blocks on anything but the
- * files it is given.
+ * A pure library (zlib only: no event loop, no logging, no SQLite; users
+ * are parsed by jv.h, not json-c). `auth0-importd check` and the daemon's
+ * intake (in a uv worker thread) both call users_process(); nothing here
+ * blocks on anything but the files it is given.
  *
  * Terms
  *   users file   a JSON array of user objects, or NDJSON (one object per
