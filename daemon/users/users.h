@@ -177,7 +177,9 @@ struct users_sink {
 	                   const char *email, const char *user_id,
 	                   const struct users_problem *problems, size_t n_problems,
 	                   bool warnings_only);
-	/* A chunk file is durable (fsynced, renamed, directory fsynced).
+	/* A chunk file is complete: fsynced and renamed (announced once the
+	 * next chunk has been written, the last one at the end; the chunk
+	 * directory is fsynced before users_process() returns 0).
 	 * indices: the original index of each user in the chunk, ascending. */
 	int (*on_chunk)(void *ctx, uint32_t chunk_no, const char *path,
 	                uint32_t n_users, const uint32_t *indices, size_t bytes);
