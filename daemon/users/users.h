@@ -45,10 +45,10 @@
  * whose hash matches an earlier one is DUPLICATED_USER. Every user's values
  * count, an invalid user's too (the file holds the duplicate either way).
  * Memory: 8 bytes per value kept (a sorted array) plus a fixed 2 MiB table
- * of recent values (dedup.h). Collisions are not
- * confirmed by re-reading: with 64-bit hashes the chance of a false duplicate
- * among n users is about n^2 / 2^65 (about 3e-6 for 10 million users), a
- * documented and accepted rate.
+ * of recent values (dedup.h). Collisions are not confirmed by re-reading:
+ * with 64-bit hashes the chance of any false duplicate among m values (up
+ * to 3 per user) is about m^2 / 2^65, 2.4e-5 for 10 million users with all
+ * three; a documented and accepted rate.
  */
 #pragma once
 
