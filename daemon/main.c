@@ -230,7 +230,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* --- Modules add their routes here. */
-	if ((r = h_imports_register(app.api, app.imports)) < 0) {
+	if ((r = h_imports_register(app.api, app.imports)) < 0 ||
+	    (r = h_imports_add_metrics(app.metrics, app.imports)) < 0) {
 		log_error("api", "cannot add the imports routes: %s", strerror(-r));
 		goto out;
 	}
