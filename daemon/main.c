@@ -13,6 +13,7 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
+#include "daemon/sandbox_child.h"
 #include "queue/intake.h"
 #include "queue/store.h"
 
@@ -48,6 +49,7 @@ struct app {
 	struct api_server *api;
 	struct intake *intake;
 	struct h_imports *imports;
+	struct sandbox_child *sandbox; /* --sandbox: the emulator as tenant "default" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
 	bool stopping;
@@ -79,6 +81,8 @@ static void app_stop(struct app *app, const char *why)
 	/* Validations still running stop at their next progress report and
 	 * are resumed at the next start. */
 	intake_stop(app->intake);
+	sandbox_child_stop(app->sandbox);
+	app->sandbox = NULL;
 	/* Modules with in-flight work (Auth0 calls) stop here; they get
 	 * shutdown_timeout to finish, then the loop is stopped regardless. */
 	uv_close((uv_handle_t *)&app->sig_term, NULL);
@@ -97,6 +101,11 @@ static void app_reload(struct app *app)
 	int r = config_load(app->argc, app->argv, environ, app->cfg, &n, err, sizeof(err));
 	if (r != 0) {
 		log_error("main", "reload failed, keeping the old config: %s", err);
+		return;
+	}
+	if (app->sandbox && sandbox_child_apply(app->sandbox, n) < 0) {
+		log_error("main", "reload failed, keeping the old config: out of memory");
+		config_unref(n);
 		return;
 	}
 	char what[64];
@@ -176,12 +185,6 @@ int main(int argc, char **argv)
 	apply_logging(app.cfg);
 	signal(SIGPIPE, SIG_IGN);
 
-	/* --- `--sandbox`: start the bundled emulator and make it tenant
-	 * "default" (implemented by the sandbox module; hook here, before the
-	 * store opens, so the tenant exists when recovery runs). */
-	if (app.cfg->sandbox)
-		log_warn("main", "--sandbox: the emulator is not part of this build; ignoring");
-
 	app.loop = uv_default_loop();
 	if ((r = metrics_new(&app.metrics)) < 0) {
 		log_error("main", "out of memory");
@@ -196,6 +199,21 @@ int main(int argc, char **argv)
 	}
 	log_info("store", "opened %s/%s (schema version %d)", app.cfg->state_dir, STORE_DB_NAME,
 		 store_version(app.store));
+
+	/* --- `--sandbox`: the bundled emulator becomes tenant "default" (once
+	 * the state dir is locked, before anything recovers or talks to Auth0). */
+	if (app.cfg->sandbox) {
+		notify_status("starting the sandbox emulator");
+		r = sandbox_child_start(app.loop, app.cfg->state_dir, &app.sandbox, err, sizeof(err));
+		if (r < 0) {
+			log_error("sandbox", "%s", err);
+			goto out;
+		}
+		if (sandbox_child_apply(app.sandbox, app.cfg) < 0) {
+			log_error("main", "out of memory");
+			goto out;
+		}
+	}
 
 	/* --- Modules that recover state or talk to Auth0 start here. */
 	struct intake_limits limits = {
@@ -259,6 +277,10 @@ int main(int argc, char **argv)
 out:
 	if (app.api)
 		api_server_stop(app.api);
+	/* the emulator exits (SIGKILL at worst) before its handles are closed */
+	sandbox_child_stop(app.sandbox);
+	while (app.loop && sandbox_child_running() && uv_run(app.loop, UV_RUN_ONCE))
+		;
 	if (app.store)
 		store_close(app.store);
 	if (app.loop) {
