@@ -316,6 +316,14 @@ void pchunk_end(struct pchunk *c)
 		pchunk_free(c);
 }
 
+void pchunk_retire(struct pchunk *c)
+{
+	if (c->item) {
+		sched_item_remove(c->item);
+		c->item = NULL;
+	}
+}
+
 void pipeline_observe_none(struct pchunk *c, const struct a0_result *res)
 {
 	/* No Management request went out (the token grant failed, or the call
@@ -483,7 +491,7 @@ static struct pwrite *pwrite_new(struct pchunk *c, enum pwrite_op op)
 static void after_write(int status, void *ctx);
 
 /* Queues a write; the chunk stays referenced until its done callback. */
-static void pwrite_queue(struct pwrite *w)
+static int pwrite_queue(struct pwrite *w)
 {
 	struct pchunk *c = w->c;
 	c->pending++;
@@ -494,6 +502,7 @@ static void pwrite_queue(struct pwrite *w)
 		c->pending--;
 		pwrite_free(w);
 	}
+	return r;
 }
 
 static void submit_call(struct pchunk *c);
@@ -525,6 +534,12 @@ static void after_write(int status, void *ctx)
 	case PW_FAIL_IMPORT:
 		if (status == 0)
 			log_warn("queue", "import %s failed: %s", w->import_id, w->message);
+		pchunk_end(c);
+		break;
+	case PW_FAIL_CHUNK:
+		/* Forgotten only now: until the commit, a rescan still finds it
+		 * submitting in the store and must see it held. */
+		pchunk_end(c);
 		break;
 	case PW_SPLIT:
 		split_commit_done(w, status);
@@ -592,19 +607,23 @@ void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *mes
 		return;
 	snprintf(w->message, sizeof(w->message), "%s", message);
 	w->problem = problem_json(message);
-	pwrite_queue(w);
-	pchunk_end(c);
+	pchunk_retire(c);
+	if (pwrite_queue(w) < 0)
+		pchunk_end(c);
 }
 
 static void fail_chunk(struct pchunk *c, const char *message)
 {
 	struct pwrite *w = pwrite_new(c, PW_FAIL_CHUNK);
-	if (w) {
-		snprintf(w->message, sizeof(w->message), "%s", message);
-		log_warn("queue", "chunk %s-%" PRId64 ": failed: %s", c->imp->id, c->chunk_no, message);
-		pwrite_queue(w);
+	if (!w) {
+		pchunk_end(c);
+		return;
 	}
-	pchunk_end(c);
+	snprintf(w->message, sizeof(w->message), "%s", message);
+	log_warn("queue", "chunk %s-%" PRId64 ": failed: %s", c->imp->id, c->chunk_no, message);
+	pchunk_retire(c);
+	if (pwrite_queue(w) < 0)
+		pchunk_end(c);
 }
 
 static void requeue(struct pchunk *c, const char *message, int64_t next_attempt_ms,

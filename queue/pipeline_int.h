@@ -90,6 +90,9 @@ int64_t pipeline_now_ms(void);
 void pipeline_tick(struct pipeline *p);
 void pchunk_release(struct pchunk *c);       /* pending-- and free if dead */
 void pchunk_end(struct pchunk *c);           /* no more work: remove from sched */
+/* Out of the scheduler now, still held (a rescan must not take it over)
+ * until the write that ends it commits and calls pchunk_end. */
+void pchunk_retire(struct pchunk *c);
 struct ptenant *pipeline_tenant(struct pipeline *p, const char *name);
 /* Fails the whole import with Auth0's message (problem JSON) and stops it. */
 void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *message);
