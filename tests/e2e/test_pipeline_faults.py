@@ -81,6 +81,20 @@ class PipelineFaults(unittest.TestCase):
             self.assertGreater(o["users"]["assumed"], 0, o)
             self.assertGreaterEqual(s["import_jobs"], o["chunks"]["total"] + 1, s)
 
+    def test_lost_answer_with_upsert_counts_updated_as_assumed(self):
+        with Pipeline() as p:
+            p.faults(endpoint="users-imports", next=1, action="reset-after")
+            imp = p.post_users(make_users(3000), upsert=True)
+            o = p.wait(imp, timeout=120)
+            self.assertEqual(o["state"], "completed", json.dumps(o)[:1500])
+            u = o["users"]
+            self.assertEqual(u["inserted"], 3000, u)
+            self.assertEqual(u["updated"], 0, u)
+            self.assertGreater(u["assumed"], 0, u)
+            s = p.stats()
+            self.assertEqual(s["users"], 3000, s)
+            self.assertEqual(s["users_inserted_more_than_once"], 0, s)
+
 
 if __name__ == "__main__":
     unittest.main()
