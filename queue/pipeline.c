@@ -54,6 +54,30 @@ struct ptenant *pipeline_tenant(struct pipeline *p, const char *name)
 	return NULL;
 }
 
+static int client_new(struct pipeline *p, struct ptenant *t, const struct tenant_config *tc,
+		      struct a0_client **ret)
+{
+	struct a0_client_config cc = {
+		.base_url = tc->base_url,
+		.audience = tc->audience,
+		.client_id = tc->client_id,
+		.client_secret = secret_value(tc->client_secret),
+	};
+	int r = a0_client_new(p->uc, &cc, ret);
+	if (r == 0)
+		a0_client_set_observer(*ret, observer, t);
+	return r;
+}
+
+static void tenant_free(struct ptenant *t)
+{
+	a0_client_free(t->client);
+	for (size_t i = 0; i < t->nretired; i++)
+		a0_client_free(t->retired[i]);
+	free(t->retired);
+	free(t);
+}
+
 static int tenant_add(struct pipeline *p, const struct tenant_config *tc)
 {
 	if (!tc->base_url || !tc->client_id || !tc->client_secret) {
@@ -66,26 +90,18 @@ static int tenant_add(struct pipeline *p, const struct tenant_config *tc)
 		return -ENOMEM;
 	t->p = p;
 	snprintf(t->name, sizeof(t->name), "%s", tc->name);
-	struct a0_client_config cc = {
-		.base_url = tc->base_url,
-		.audience = tc->audience,
-		.client_id = tc->client_id,
-		.client_secret = secret_value(tc->client_secret),
-	};
-	int r = a0_client_new(p->uc, &cc, &t->client);
+	int r = client_new(p, t, tc, &t->client);
 	if (r < 0) {
 		free(t);
 		return r;
 	}
-	a0_client_set_observer(t->client, observer, t);
 	struct sched_tenant_config sc = {
 		.max_concurrent_jobs = tc->max_concurrent_jobs,
 		.max_rps = tc->max_rps,
 	};
 	r = sched_tenant_add(p->sched, tc->name, &sc, &t->st);
 	if (r < 0) {
-		a0_client_free(t->client);
-		free(t);
+		tenant_free(t);
 		return r;
 	}
 	t->next = p->tenants;
@@ -133,8 +149,7 @@ fail:
 	while (p->tenants) {
 		struct ptenant *t = p->tenants;
 		p->tenants = t->next;
-		a0_client_free(t->client);
-		free(t);
+		tenant_free(t);
 	}
 	sched_free(p->sched);
 	free(p->state_dir);
@@ -178,6 +193,23 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 			.max_rps = tc->max_rps,
 		};
 		sched_tenant_configure(t->st, &sc);
+		/* Credentials, base URL or audience may have changed: new calls
+		 * use a new client (one token grant); calls running on the old
+		 * one finish there. */
+		struct a0_client *n;
+		if (!tc->base_url || !tc->client_id || !tc->client_secret ||
+		    client_new(p, t, tc, &n) < 0) {
+			log_warn("queue", "tenant %s: keeping the old credentials", tc->name);
+			continue;
+		}
+		struct a0_client **rs = realloc(t->retired, (t->nretired + 1) * sizeof(*rs));
+		if (!rs) {
+			a0_client_free(n);
+			continue;
+		}
+		t->retired = rs;
+		t->retired[t->nretired++] = t->client;
+		t->client = n;
 	}
 	pipeline_tick(p);
 }
@@ -199,8 +231,7 @@ void pipeline_stop(struct pipeline *p)
 	while (p->tenants) {
 		struct ptenant *t = p->tenants;
 		p->tenants = t->next;
-		a0_client_free(t->client);
-		free(t);
+		tenant_free(t);
 	}
 	uv_timer_stop(&p->tick_timer);
 	uv_timer_stop(&p->rescan_timer);

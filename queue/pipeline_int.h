@@ -63,6 +63,8 @@ struct ptenant {
 	struct pipeline *p;
 	char name[40];
 	struct a0_client *client;
+	struct a0_client **retired;  /* replaced at reloads; their calls run out */
+	size_t nretired;
 	struct sched_tenant *st;
 	char last_error[A0_MESSAGE_MAX];
 	struct ptenant *next;
