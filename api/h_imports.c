@@ -18,6 +18,7 @@
 #include "api/upload.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "queue/import.h"
 #include "queue/intake.h"
 #include "queue/store.h"
@@ -1168,6 +1169,39 @@ static const struct api_route h_imports_routes[] = {
 	{ "GET", "/v1/imports/{id}/jobs", h_jobs, NULL, 0 },
 	{ "GET", "/v1/imports/{id}/failed-users", h_failed_users, NULL, 0 },
 };
+
+/* /metrics: imports by state, users by outcome (bounded store reads). */
+static void imports_collect(struct metrics *m, void *arg)
+{
+	struct h_imports *h = arg;
+	int64_t by_state[IMPORT_STATE_COUNT];
+	struct import_users u;
+	if (import_totals_load(store_reader(h->store), by_state, &u) < 0)
+		return;
+	static const char *const state_lbl[] = { "state" };
+	static const char *const outcome_lbl[] = { "outcome" };
+	struct metric *gi = metrics_gauge(m, "importd_imports", "Imports by state", 1, state_lbl);
+	struct metric *gu = metrics_gauge(m, "importd_users", "Users of all imports by outcome", 1, outcome_lbl);
+	for (int s = 0; gi && s < IMPORT_STATE_COUNT; s++)
+		metric_set(gi, (double)by_state[s], (const char *[]){ import_state_name((enum import_state)s) });
+	if (!gu)
+		return;
+	const struct {
+		const char *name;
+		int64_t v;
+	} outcomes[] = {
+		{ "invalid", u.invalid },   { "inserted", u.inserted }, { "updated", u.updated },
+		{ "failed", u.failed },     { "pending", u.pending },   { "not_submitted", u.not_submitted },
+		{ "assumed", u.assumed },
+	};
+	for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+		metric_set(gu, (double)outcomes[i].v, (const char *[]){ outcomes[i].name });
+}
+
+int h_imports_add_metrics(struct metrics *m, struct h_imports *h)
+{
+	return m ? metrics_add_collector(m, imports_collect, h) : 0;
+}
 
 int h_imports_register(struct api_server *server, struct h_imports *h)
 {

@@ -13,9 +13,9 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
+#include "daemon/sandbox_child.h"
 #include "queue/intake.h"
 #include "queue/pipeline.h"
-#include "daemon/sandbox_child.h"
 #include "queue/store.h"
 
 #include "build_config.h"
@@ -235,13 +235,13 @@ int main(int argc, char **argv)
 		log_error("queue", "recovery failed: %s", strerror(-r));
 		goto out;
 	}
-	if ((r = intake_sweep_start(app.intake)) < 0)
-		log_warn("queue", "spool retention sweep not started: %s, ignoring", uv_strerror(r));
 	if ((r = pipeline_new(app.loop, app.store, app.cfg, &app.pipeline)) < 0 ||
 	    (r = pipeline_start(app.pipeline)) < 0) {
 		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
 		goto out;
 	}
+	if ((r = intake_sweep_start(app.intake)) < 0)
+		log_warn("queue", "spool retention sweep not started: %s, ignoring", uv_strerror(r));
 
 	struct api_server_options opts = {
 		.loop = app.loop,
@@ -257,7 +257,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* --- Modules add their routes here. */
-	if ((r = h_imports_register(app.api, app.imports)) < 0) {
+	if ((r = api_server_add_status(app.api, pipeline_status_json, app.pipeline)) < 0) {
+		log_error("api", "cannot add the pipeline status: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = h_imports_register(app.api, app.imports)) < 0 ||
+	    (r = h_imports_add_metrics(app.metrics, app.imports)) < 0) {
 		log_error("api", "cannot add the imports routes: %s", strerror(-r));
 		goto out;
 	}

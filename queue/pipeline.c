@@ -54,6 +54,30 @@ struct ptenant *pipeline_tenant(struct pipeline *p, const char *name)
 	return NULL;
 }
 
+static int client_new(struct pipeline *p, struct ptenant *t, const struct tenant_config *tc,
+		      struct a0_client **ret)
+{
+	struct a0_client_config cc = {
+		.base_url = tc->base_url,
+		.audience = tc->audience,
+		.client_id = tc->client_id,
+		.client_secret = secret_value(tc->client_secret),
+	};
+	int r = a0_client_new(p->uc, &cc, ret);
+	if (r == 0)
+		a0_client_set_observer(*ret, observer, t);
+	return r;
+}
+
+static void tenant_free(struct ptenant *t)
+{
+	a0_client_free(t->client);
+	for (size_t i = 0; i < t->nretired; i++)
+		a0_client_free(t->retired[i]);
+	free(t->retired);
+	free(t);
+}
+
 static int tenant_add(struct pipeline *p, const struct tenant_config *tc)
 {
 	if (!tc->base_url || !tc->client_id || !tc->client_secret) {
@@ -66,26 +90,18 @@ static int tenant_add(struct pipeline *p, const struct tenant_config *tc)
 		return -ENOMEM;
 	t->p = p;
 	snprintf(t->name, sizeof(t->name), "%s", tc->name);
-	struct a0_client_config cc = {
-		.base_url = tc->base_url,
-		.audience = tc->audience,
-		.client_id = tc->client_id,
-		.client_secret = secret_value(tc->client_secret),
-	};
-	int r = a0_client_new(p->uc, &cc, &t->client);
+	int r = client_new(p, t, tc, &t->client);
 	if (r < 0) {
 		free(t);
 		return r;
 	}
-	a0_client_set_observer(t->client, observer, t);
 	struct sched_tenant_config sc = {
 		.max_concurrent_jobs = tc->max_concurrent_jobs,
 		.max_rps = tc->max_rps,
 	};
 	r = sched_tenant_add(p->sched, tc->name, &sc, &t->st);
 	if (r < 0) {
-		a0_client_free(t->client);
-		free(t);
+		tenant_free(t);
 		return r;
 	}
 	t->next = p->tenants;
@@ -133,8 +149,7 @@ fail:
 	while (p->tenants) {
 		struct ptenant *t = p->tenants;
 		p->tenants = t->next;
-		a0_client_free(t->client);
-		free(t);
+		tenant_free(t);
 	}
 	sched_free(p->sched);
 	free(p->state_dir);
@@ -178,6 +193,23 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 			.max_rps = tc->max_rps,
 		};
 		sched_tenant_configure(t->st, &sc);
+		/* Credentials, base URL or audience may have changed: new calls
+		 * use a new client (one token grant); calls running on the old
+		 * one finish there. */
+		struct a0_client *n;
+		if (!tc->base_url || !tc->client_id || !tc->client_secret ||
+		    client_new(p, t, tc, &n) < 0) {
+			log_warn("queue", "tenant %s: keeping the old credentials", tc->name);
+			continue;
+		}
+		struct a0_client **rs = realloc(t->retired, (t->nretired + 1) * sizeof(*rs));
+		if (!rs) {
+			a0_client_free(n);
+			continue;
+		}
+		t->retired = rs;
+		t->retired[t->nretired++] = t->client;
+		t->client = n;
 	}
 	pipeline_tick(p);
 }
@@ -199,8 +231,7 @@ void pipeline_stop(struct pipeline *p)
 	while (p->tenants) {
 		struct ptenant *t = p->tenants;
 		p->tenants = t->next;
-		a0_client_free(t->client);
-		free(t);
+		tenant_free(t);
 	}
 	uv_timer_stop(&p->tick_timer);
 	uv_timer_stop(&p->rescan_timer);
@@ -238,6 +269,47 @@ int pipeline_tenant_status(struct pipeline *p, const char *tenant,
 	return 0;
 }
 
+static json_object *time_or_null(int64_t ms)
+{
+	if (ms <= 0)
+		return NULL;
+	char buf[32];
+	import_format_time(ms / 1000, buf, sizeof(buf));
+	return json_object_new_string(buf);
+}
+
+void pipeline_status_json(struct json_object *status, void *arg)
+{
+	struct pipeline *p = arg;
+	if (!p || p->stopping)
+		return;
+	json_object *all = json_object_new_object();
+	int64_t now = pipeline_now_ms();
+	for (struct ptenant *t = p->tenants; t; t = t->next) {
+		struct pipeline_tenant_status ts;
+		if (pipeline_tenant_status(p, t->name, &ts) < 0)
+			continue;
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "jobs_in_flight", json_object_new_int((int)ts.jobs_active));
+		json_object_object_add(o, "max_concurrent_jobs", json_object_new_int((int)ts.cap));
+		json_object *rl = json_object_new_object();
+		json_object_object_add(rl, "tokens", json_object_new_double(ts.tokens));
+		json_object_object_add(rl, "refill_per_second", json_object_new_double(ts.rate));
+		json_object_object_add(rl, "waiting_until",
+				       ts.blocked_until_ms > now ? time_or_null(ts.blocked_until_ms) : NULL);
+		json_object_object_add(o, "rate_limit", rl);
+		json_object *tok = json_object_new_object();
+		json_object_object_add(tok, "valid_until", time_or_null(ts.token_expires_ms));
+		const char *te = a0_token_last_error(a0_client_token(t->client));
+		json_object_object_add(tok, "last_error", te[0] ? json_object_new_string(te) : NULL);
+		json_object_object_add(o, "token", tok);
+		json_object_object_add(o, "last_error",
+				       ts.last_error[0] ? json_object_new_string(ts.last_error) : NULL);
+		json_object_object_add(all, t->name, o);
+	}
+	json_object_object_add(status, "auth0", all);
+}
+
 /* --- chunks ------------------------------------------------------------------- */
 
 static void pchunk_free(struct pchunk *c)
@@ -273,6 +345,14 @@ void pchunk_end(struct pchunk *c)
 	c->dead = true;
 	if (c->pending == 0)
 		pchunk_free(c);
+}
+
+void pchunk_retire(struct pchunk *c)
+{
+	if (c->item) {
+		sched_item_remove(c->item);
+		c->item = NULL;
+	}
 }
 
 void pipeline_observe_none(struct pchunk *c, const struct a0_result *res)
@@ -442,7 +522,7 @@ static struct pwrite *pwrite_new(struct pchunk *c, enum pwrite_op op)
 static void after_write(int status, void *ctx);
 
 /* Queues a write; the chunk stays referenced until its done callback. */
-static void pwrite_queue(struct pwrite *w)
+static int pwrite_queue(struct pwrite *w)
 {
 	struct pchunk *c = w->c;
 	c->pending++;
@@ -453,6 +533,7 @@ static void pwrite_queue(struct pwrite *w)
 		c->pending--;
 		pwrite_free(w);
 	}
+	return r;
 }
 
 static void submit_call(struct pchunk *c);
@@ -484,6 +565,12 @@ static void after_write(int status, void *ctx)
 	case PW_FAIL_IMPORT:
 		if (status == 0)
 			log_warn("queue", "import %s failed: %s", w->import_id, w->message);
+		pchunk_end(c);
+		break;
+	case PW_FAIL_CHUNK:
+		/* Forgotten only now: until the commit, a rescan still finds it
+		 * submitting in the store and must see it held. */
+		pchunk_end(c);
 		break;
 	case PW_SPLIT:
 		split_commit_done(w, status);
@@ -551,19 +638,23 @@ void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *mes
 		return;
 	snprintf(w->message, sizeof(w->message), "%s", message);
 	w->problem = problem_json(message);
-	pwrite_queue(w);
-	pchunk_end(c);
+	pchunk_retire(c);
+	if (pwrite_queue(w) < 0)
+		pchunk_end(c);
 }
 
 static void fail_chunk(struct pchunk *c, const char *message)
 {
 	struct pwrite *w = pwrite_new(c, PW_FAIL_CHUNK);
-	if (w) {
-		snprintf(w->message, sizeof(w->message), "%s", message);
-		log_warn("queue", "chunk %s-%" PRId64 ": failed: %s", c->imp->id, c->chunk_no, message);
-		pwrite_queue(w);
+	if (!w) {
+		pchunk_end(c);
+		return;
 	}
-	pchunk_end(c);
+	snprintf(w->message, sizeof(w->message), "%s", message);
+	log_warn("queue", "chunk %s-%" PRId64 ": failed: %s", c->imp->id, c->chunk_no, message);
+	pchunk_retire(c);
+	if (pwrite_queue(w) < 0)
+		pchunk_end(c);
 }
 
 static void requeue(struct pchunk *c, const char *message, int64_t next_attempt_ms,

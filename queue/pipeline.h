@@ -66,3 +66,8 @@ struct pipeline_tenant_status {
 };
 int pipeline_tenant_status(struct pipeline *p, const char *tenant,
 			   struct pipeline_tenant_status *ret);
+/* A GET /v1/status contributor (api_server_add_status): adds "auth0":
+ * {"<tenant>": {jobs in flight, cap, rate-limit budget, token validity, last
+ * error}} — never a token or secret. `arg` is the pipeline. */
+struct json_object;
+void pipeline_status_json(struct json_object *status, void *arg);

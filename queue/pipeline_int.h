@@ -63,6 +63,8 @@ struct ptenant {
 	struct pipeline *p;
 	char name[40];
 	struct a0_client *client;
+	struct a0_client **retired;  /* replaced at reloads; their calls run out */
+	size_t nretired;
 	struct sched_tenant *st;
 	char last_error[A0_MESSAGE_MAX];
 	struct ptenant *next;
@@ -90,6 +92,9 @@ int64_t pipeline_now_ms(void);
 void pipeline_tick(struct pipeline *p);
 void pchunk_release(struct pchunk *c);       /* pending-- and free if dead */
 void pchunk_end(struct pchunk *c);           /* no more work: remove from sched */
+/* Out of the scheduler now, still held (a rescan must not take it over)
+ * until the write that ends it commits and calls pchunk_end. */
+void pchunk_retire(struct pchunk *c);
 struct ptenant *pipeline_tenant(struct pipeline *p, const char *name);
 /* Fails the whole import with Auth0's message (problem JSON) and stops it. */
 void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *message);
