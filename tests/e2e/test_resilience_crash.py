@@ -273,6 +273,27 @@ class ResilienceCrash(unittest.TestCase):
             finally:
                 cleanup_olds(p)
 
+    def test_7_kill_after_auth0_accepted_under_upsert(self):
+        # Point 2 under upsert=true: after the restart the resubmission
+        # updates the users the first job inserted; the flag that says so
+        # came through the store, and they count as inserted + assumed.
+        with pipeline() as p:
+            try:
+                p.faults(endpoint="users-imports", skip=1, next=1, action="slow", seconds=SLOW)
+                users = make_users(1500)
+                imp = p.post_users(users, upsert=True)
+                r, at_crash, seq = self.crash_at(
+                    p, imp, lambda r: r["endpoint"] == "users-imports" and r.get("fault") == "slow",
+                    "the held import answer")
+                lost = chunk_of(r["form"]["external_id"])
+                o, assumed, acc = self.judge(p, imp, users, at_crash, seq)
+                self.assertEqual(len(acc[lost]), 2, acc)
+                upd = {u["email"] for u in p.sb.users() if u["updated"]}
+                self.assertEqual(len(upd), assumed)
+                check_exact(self, p, imp, o, users, assumed=assumed, updated_emails=upd)
+            finally:
+                cleanup_olds(p)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -132,6 +132,19 @@ class ResilienceFaults(unittest.TestCase):
             self.assertGreater(s["responses_by_status"].get("401", 0), 0, s)
             self.assert_each_chunk_once(p, imp, reqs)
 
+    def test_full_size_requests_under_faults(self):
+        # The default chunk budget: requests as large as Auth0 takes, with
+        # multi-byte UTF-8 in every user, under 5xx and 429 faults. Every
+        # body stays within 512000 bytes (no 413 ever) and comes close to it.
+        args = TEST_SPEED + ["--fault-5xx", "0.1", "--fault-429", "0.1", "--seed", "13"]
+        users = make_users(6000, given_name="Zoë-Ångström ☃", family_name="Łukasiewicz 李")
+        with pipeline(args, env={"IMPORTD_CHUNK_BYTES": None}) as p:
+            users, imp, o = self.run_import(p, users=users)
+            s, reqs = check_exact(self, p, imp, o, users)
+            self.assertGreaterEqual(o["chunks"]["total"], 2, o["chunks"])
+            self.assertGreater(s["largest_request_body"], 480000, s)
+            self.assertNotIn("413", s["responses_by_status"], s)
+
     def test_everything_at_once(self):
         args = TEST_SPEED + ["--fault-5xx", "0.08", "--fault-429", "0.08", "--fault-reset", "0.05",
                              "--fault-slow", "0.05:1", "--retry-after", "on", "--seed", "21"]
