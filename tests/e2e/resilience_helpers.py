@@ -121,7 +121,8 @@ def no_submit_during_pause(tc, reqs, pause_s=15, tolerance=0.5):
 def check_exact(tc, p, imp, o, users, assumed=0, updated_emails=()):
     """The import ended `completed`; the emulator holds every user of the
     file exactly once (insert count 1 each, none updated but those of
-    updated_emails, once: an upsert resubmission), the import's
+    updated_emails — a set: once each, or email -> times — by upsert
+    resubmissions), the import's
     counters equal that truth (assumed as given), no request body over
     512000 bytes, never more than 2 active jobs, no request while waiting.
     Returns (stats, request log)."""
@@ -134,9 +135,12 @@ def check_exact(tc, p, imp, o, users, assumed=0, updated_emails=()):
         got[u["email"].lower()] = got.get(u["email"].lower(), 0) + 1
     tc.assertEqual(set(got), want, "the emulator does not hold exactly the file's users")
     tc.assertTrue(all(n == 1 for n in got.values()), "a user stored twice")
-    upd = {e.lower() for e in updated_emails}
+    if isinstance(updated_emails, dict):
+        upd = {e.lower(): n for e, n in updated_emails.items()}
+    else:
+        upd = {e.lower(): 1 for e in updated_emails}
     tc.assertEqual([u for u in held if u["inserted"] != 1 or
-                    u["updated"] != (1 if u["email"].lower() in upd else 0)], [],
+                    u["updated"] != upd.get(u["email"].lower(), 0)], [],
                    "every user inserted exactly once, updated only by an upsert resubmission")
     tc.assertEqual(s["users_inserted_more_than_once"], 0, s)
     tc.assertLessEqual(s["largest_request_body"], 512000, s)
