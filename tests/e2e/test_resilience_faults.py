@@ -47,6 +47,8 @@ class ResilienceFaults(unittest.TestCase):
         self.assertGreaterEqual(n, 8, "the test wants several chunks")
         self.assertEqual(sorted(acc), list(range(n)), acc)
         self.assertEqual([k for k, v in acc.items() if len(v) != 1], [], acc)
+        # Knowing every job it has, the daemon never asks for a third slot.
+        self.assertEqual(p.stats()["active_jobs_429"], 0)
 
     def test_5xx_proxy_pages(self):
         # Scripted ones on every endpoint the import uses, and random ones.
