@@ -140,6 +140,29 @@ class ResilienceCrash(unittest.TestCase):
             finally:
                 cleanup_olds(p)
 
+    def test_2b_kill_after_a_dropped_answer(self):
+        # Point 2 with the answer dropped (connection closed after the job
+        # was created): the daemon is killed during its retry backoff, the
+        # chunk back in queued but flagged; the flag survives the restart.
+        with pipeline() as p:
+            try:
+                p.faults(endpoint="users-imports", skip=2, next=1, action="reset-after")
+                users = make_users(3000)
+                imp = p.post_users(users)
+                r, at_crash, seq = self.crash_at(
+                    p, imp, lambda r: r["endpoint"] == "users-imports"
+                    and r.get("fault") == "reset-after", "the dropped answer")
+                lost = chunk_of(r["form"]["external_id"])
+                self.assertIn(at_crash[lost][0], ("submitting", "queued"), at_crash)
+                o, assumed, acc = self.judge(p, imp, users, at_crash, seq)
+                self.assertEqual(len(acc[lost]), 2, acc)
+                n = at_crash[lost][2]
+                extra = [k for k, v in acc.items() if len(v) == 2]
+                check_exact(self, p, imp, o, users, assumed=sum(at_crash[k][2] for k in extra))
+                self.assertGreaterEqual(o["users"]["assumed"], n)
+            finally:
+                cleanup_olds(p)
+
     def test_3_kill_while_polling_a_job(self):
         # Two chunks, both submitted at once (cap 2): jobs of 1 ms a user
         # run long enough to be polled; the second poll hangs.
