@@ -153,6 +153,23 @@ static int chunk_get_state(sqlite3 *db, const char *import_id, int64_t chunk_no,
 	return r;
 }
 
+/* A chunk flagged `resubmitted` and not yet accepted: Auth0 may hold a job
+ * of it that the daemon does not know. */
+static int chunk_fate_unknown(sqlite3 *db, const char *import_id, int64_t chunk_no, bool *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r = exec_bound(db, "SELECT resubmitted FROM chunks WHERE import_id = ?1 AND chunk_no = ?2", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, chunk_no);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : (rc == SQLITE_DONE ? -ENOENT : sql_err(rc));
+}
+
 int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		       enum chunk_state to, const struct chunk_update *upd,
 		       int64_t now, enum chunk_state *ret_from)
@@ -177,13 +194,24 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		return -EPERM;
 	if (to == CHUNK_QUEUED && from == CHUNK_SUBMITTING) {
 		/* Nothing more is submitted for an import being cancelled or
-		 * failed as a whole: the retry becomes a cancellation. */
+		 * failed as a whole: the retry becomes a cancellation — except,
+		 * while cancelling, for a chunk whose request may have reached
+		 * Auth0 (`resubmitted`): that job may exist, and only its
+		 * resubmission tells what Auth0 holds. */
 		struct import_row row;
 		r = import_load(db, import_id, &row);
 		if (r < 0)
 			return r;
-		if (row.state == IMPORT_CANCELLING || row.state == IMPORT_CANCELLED || row.state == IMPORT_FAILED)
+		if (row.state == IMPORT_CANCELLED || row.state == IMPORT_FAILED)
 			to = CHUNK_CANCELLED;
+		else if (row.state == IMPORT_CANCELLING) {
+			bool unknown = false;
+			r = chunk_fate_unknown(db, import_id, chunk_no, &unknown);
+			if (r < 0)
+				return r;
+			if (!unknown)
+				to = CHUNK_CANCELLED;
+		}
 	}
 
 	switch (to) {

@@ -129,8 +129,10 @@ enum import_state import_state_derive(enum import_state cur, bool has_import_err
 	int64_t in_flight = agg->count[CHUNK_SUBMITTING] + agg->count[CHUNK_SUBMITTED];
 	int64_t open = agg->count[CHUNK_QUEUED] + in_flight;
 
+	/* A cancelling import's queued chunks are those whose fate at Auth0 is
+	 * unknown (the cancel took the others): they are resubmitted first. */
 	if (cur == IMPORT_CANCELLING)
-		return in_flight > 0 ? IMPORT_CANCELLING : IMPORT_CANCELLED;
+		return open > 0 ? IMPORT_CANCELLING : IMPORT_CANCELLED;
 	if (open > 0) {
 		/* A running import stays running while a chunk waits to retry. */
 		if (agg->count[CHUNK_QUEUED] == total && cur != IMPORT_RUNNING)
@@ -432,10 +434,16 @@ int import_finish_validation_tx(sqlite3 *db, const char *id, enum import_state t
 	return 0;
 }
 
-static int cancel_queued_chunks(sqlite3 *db, const char *id, int64_t now)
+/* keep_unknown: a cancel keeps the queued chunks whose earlier request may
+ * have reached Auth0 (`resubmitted`): they are resubmitted once to learn
+ * what Auth0 holds, like the jobs already there. */
+static int cancel_queued_chunks(sqlite3 *db, const char *id, int64_t now, bool keep_unknown)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
+	int r = prepare(db, keep_unknown ?
+			    "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
+			    "WHERE import_id = ?1 AND state = 'queued' AND resubmitted = 0" :
+			    "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
 			    "WHERE import_id = ?1 AND state = 'queued'", &st);
 	if (r < 0)
 		return r;
@@ -471,7 +479,7 @@ int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t 
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return sql_err(rc);
-	r = cancel_queued_chunks(db, id, now);
+	r = cancel_queued_chunks(db, id, now, false);
 	if (r < 0)
 		return r;
 	return import_set_state_tx(db, id, IMPORT_FAILED, now, NULL);
@@ -498,7 +506,7 @@ int import_cancel_tx(sqlite3 *db, const char *id, int64_t now, enum import_state
 			*ret_state = IMPORT_CANCELLED;
 		return 0;
 	}
-	r = cancel_queued_chunks(db, id, now);
+	r = cancel_queued_chunks(db, id, now, true);
 	if (r < 0)
 		return r;
 	r = import_set_state_tx(db, id, IMPORT_CANCELLING, now, NULL);

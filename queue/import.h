@@ -25,7 +25,7 @@
  * by import_refresh_tx in the same transaction as every chunk change):
  *   - every chunk queued                      → queued
  *   - some chunk left queued, not all ended   → running
- *   - cancelling and nothing in flight        → cancelled
+ *   - cancelling, nothing in flight or queued → cancelled
  *   - all chunks ended (completed/failed/cancelled):
  *       all of them failed                    → failed
  *       no failed user and no invalid user    → completed
@@ -151,8 +151,10 @@ int import_finish_validation_tx(sqlite3 *db, const char *id, enum import_state t
 int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t now);
 
 /*
- * Cancel (DELETE): queued chunks → cancelled; then cancelling while a chunk
- * is in flight, else cancelled. A validating import goes to cancelled (the
+ * Cancel (DELETE): queued chunks → cancelled, but those flagged
+ * `resubmitted` (an earlier request may have reached Auth0: they are
+ * resubmitted once to learn what it holds); then cancelling while a chunk
+ * is in flight or kept queued, else cancelled. A validating import goes to cancelled (the
  * intake sees it and queues nothing). Returns 0 with *ret_state the state
  * after, 1 when it was already cancelled or cancelling, -EPERM for another
  * terminal state, -ENOENT.
