@@ -317,6 +317,45 @@ class ResilienceCrash(unittest.TestCase):
             finally:
                 cleanup_olds(p)
 
+    def test_8_cancel_then_kill_while_a_submit_is_held(self):
+        # DELETE while Auth0 holds the answer of an accepted import ("jobs
+        # already at Auth0, or leaving at that moment, run to their end and
+        # are still tracked"), then a crash: the chunk left submitting may
+        # be at Auth0, so it is resubmitted to learn its fate, and the
+        # cancelled import's counters still equal what Auth0 holds.
+        with pipeline() as p:
+            try:
+                p.faults(endpoint="users-imports", skip=2, next=1, action="slow", seconds=SLOW)
+                users = make_users(3000)
+                imp = p.post_users(users)
+                r = wait_request(p, lambda r: r["endpoint"] == "users-imports"
+                                 and r.get("fault") == "slow", timeout=60, what="the held answer")
+                lost = chunk_of(r["form"]["external_id"])
+                status, _, _ = p.d.request("DELETE", "/v1/imports/" + imp)
+                self.assertEqual(status, 202)
+                at_crash = {}
+                seq = crash_restart(p, lambda d: at_crash.update(store_chunks(d, imp)))
+                self.assertEqual(at_crash[lost][0], "submitting", at_crash)
+                o = p.wait(imp, states=("cancelled",), timeout=60)
+                s = p.stats()
+                reqs = p.all_requests()
+                acc = accepted_by_chunk(reqs)
+                self.assertEqual(len(acc[lost]), 2, acc)
+                # Nothing else was submitted after the cancel.
+                after = {chunk_of(ext) for _, ext, _, _, _ in submissions(
+                    [x for x in reqs if x["seq"] > seq])}
+                self.assertEqual(after, {lost})
+                u = o["users"]
+                self.assertEqual(u["inserted"], s["users_inserted"], (u, s))
+                self.assertEqual(u["assumed"], at_crash[lost][2], u)
+                self.assertEqual((u["failed"], u["pending"]), (0, 0), u)
+                self.assertEqual(u["inserted"] + u["not_submitted"], 3000, u)
+                self.assertEqual(s["users_inserted_more_than_once"], 0, s)
+                c = o["chunks"]
+                self.assertEqual(c["completed"] + c["cancelled"], c["total"], c)
+            finally:
+                cleanup_olds(p)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -105,6 +105,33 @@ class ResilienceLostAnswers(unittest.TestCase):
             self.assertEqual([k for k, v in acc.items() if len(v) != 1], [], acc)
             self.assertIn("transport error", p.d.log())
 
+    def test_cancel_while_an_answer_is_lost(self):
+        # An accepted import's answer is lost and DELETE comes during the
+        # retry backoff: Auth0 holds that job, so the chunk is resubmitted
+        # once to learn it (not cancelled as if it never left), and the
+        # cancelled import's counters equal what Auth0 holds.
+        with pipeline() as p:
+            p.faults(endpoint="users-imports", skip=2, next=1, action="reset-after")
+            users = make_users(N)
+            imp = p.post_users(users)
+            r = None
+            while r is None:
+                r = next((x for x in p.requests(0)["requests"] if x["endpoint"] == "users-imports"
+                          and x.get("fault") == "reset-after"), None)
+            status, _, _ = p.d.request("DELETE", "/v1/imports/" + imp)
+            self.assertEqual(status, 202)
+            o = p.wait(imp, states=("cancelled",), timeout=60)
+            s = p.stats()
+            acc = accepted_by_chunk(p.all_requests())
+            lost = chunk_of(r["form"]["external_id"])
+            u = o["users"]
+            self.assertEqual(u["inserted"], s["users_inserted"], (u, s))
+            self.assertEqual(s["users_inserted_more_than_once"], 0, s)
+            self.assertEqual(len(acc[lost]), 2, acc)
+            self.assertEqual(u["assumed"], chunk_users(p, imp)[lost], u)
+            self.assertEqual((u["failed"], u["pending"]), (0, 0), u)
+            self.assertEqual(u["inserted"] + u["not_submitted"], N, u)
+
 
 if __name__ == "__main__":
     unittest.main()
