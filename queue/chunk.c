@@ -194,17 +194,17 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		return -EPERM;
 	if (to == CHUNK_QUEUED && from == CHUNK_SUBMITTING) {
 		/* Nothing more is submitted for an import being cancelled or
-		 * failed as a whole: the retry becomes a cancellation — except,
-		 * while cancelling, for a chunk whose request may have reached
-		 * Auth0 (`resubmitted`): that job may exist, and only its
+		 * failed as a whole: the retry becomes a cancellation — except
+		 * for a chunk whose request may have reached Auth0
+		 * (`resubmitted`): that job may exist, and only its
 		 * resubmission tells what Auth0 holds. */
 		struct import_row row;
 		r = import_load(db, import_id, &row);
 		if (r < 0)
 			return r;
-		if (row.state == IMPORT_CANCELLED || row.state == IMPORT_FAILED)
+		if (row.state == IMPORT_CANCELLED)
 			to = CHUNK_CANCELLED;
-		else if (row.state == IMPORT_CANCELLING) {
+		else if (row.state == IMPORT_CANCELLING || row.state == IMPORT_FAILED) {
 			bool unknown = false;
 			r = chunk_fate_unknown(db, import_id, chunk_no, &unknown);
 			if (r < 0)

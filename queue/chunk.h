@@ -40,10 +40,11 @@
  *               count as not_submitted. submitting → queued of a chunk whose
  *               import is cancelling, cancelled or failed becomes
  *               submitting → cancelled (nothing more is submitted) — except
- *               while cancelling for a chunk flagged `resubmitted`: its
- *               earlier request may have reached Auth0, so it stays queued
- *               and is resubmitted to learn what Auth0 holds (a cancel
- *               keeps such queued chunks too).
+ *               while cancelling or failed for a chunk flagged
+ *               `resubmitted`: its earlier request may have reached Auth0,
+ *               so it stays queued and is resubmitted to learn what Auth0
+ *               holds (a cancel or an import failure keeps such queued
+ *               chunks too).
  *
  * Every state change also re-derives the import's state in the same
  * transaction (import_refresh_tx), so the import never disagrees with its

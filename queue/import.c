@@ -434,17 +434,14 @@ int import_finish_validation_tx(sqlite3 *db, const char *id, enum import_state t
 	return 0;
 }
 
-/* keep_unknown: a cancel keeps the queued chunks whose earlier request may
- * have reached Auth0 (`resubmitted`): they are resubmitted once to learn
- * what Auth0 holds, like the jobs already there. */
-static int cancel_queued_chunks(sqlite3 *db, const char *id, int64_t now, bool keep_unknown)
+/* Keeps the queued chunks whose earlier request may have reached Auth0
+ * (`resubmitted`): they are resubmitted once to learn what Auth0 holds,
+ * like the jobs already there are followed. */
+static int cancel_queued_chunks(sqlite3 *db, const char *id, int64_t now)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db, keep_unknown ?
-			    "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
-			    "WHERE import_id = ?1 AND state = 'queued' AND resubmitted = 0" :
-			    "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
-			    "WHERE import_id = ?1 AND state = 'queued'", &st);
+	int r = prepare(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
+			    "WHERE import_id = ?1 AND state = 'queued' AND resubmitted = 0", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -479,7 +476,7 @@ int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t 
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return sql_err(rc);
-	r = cancel_queued_chunks(db, id, now, false);
+	r = cancel_queued_chunks(db, id, now);
 	if (r < 0)
 		return r;
 	return import_set_state_tx(db, id, IMPORT_FAILED, now, NULL);
@@ -506,7 +503,7 @@ int import_cancel_tx(sqlite3 *db, const char *id, int64_t now, enum import_state
 			*ret_state = IMPORT_CANCELLED;
 		return 0;
 	}
-	r = cancel_queued_chunks(db, id, now, true);
+	r = cancel_queued_chunks(db, id, now);
 	if (r < 0)
 		return r;
 	r = import_set_state_tx(db, id, IMPORT_CANCELLING, now, NULL);

@@ -146,7 +146,8 @@ int import_finish_validation_tx(sqlite3 *db, const char *id, enum import_state t
 				int64_t warnings_total, const char *error_json, int64_t now);
 
 /* An import-wide error: stores error_json (a problem object), cancels the
- * queued chunks and moves to failed (cancelling first if jobs are in flight
+ * queued chunks (but those flagged `resubmitted`, as a cancel does) and
+ * moves to failed (cancelling first if jobs are in flight
  * is not needed: in-flight jobs keep being followed, the state is failed). */
 int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t now);
 

@@ -588,8 +588,7 @@ static void after_write(int status, void *ctx)
 static void submit_begin(struct pchunk *c)
 {
 	/* A stopped import's chunk whose request may have reached Auth0 still
-	 * goes once more, to learn what Auth0 holds; the store refuses it when
-	 * the import failed (chunk_set_state_tx). */
+	 * goes once more, to learn what Auth0 holds (chunk.h). */
 	if (c->imp->stopped && !c->resubmitted) {
 		sched_observe(c->imp->t->st, pipeline_now_ms(), NULL, 0);
 		pchunk_end(c);

@@ -121,7 +121,7 @@ static void marks_done(int status, void *ctx)
 /* Loads the chunks of `imp` in queued/submitting/submitted that it does not
  * hold yet. Returns how many were added. */
 static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *imp, bool at_start,
-			      bool cancelling)
+			      bool resubmit_unknown)
 {
 	sqlite3_stmt *st = NULL;
 	int added = 0;
@@ -152,11 +152,11 @@ static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *i
 		if (no <= maxno && (held[no / 8] & (1u << (no % 8))))
 			continue;
 		const char *state = (const char *)sqlite3_column_text(st, 1);
-		/* A stopped import submits nothing more, but a cancelled one still
-		 * resubmits the chunks that may be at Auth0 already: left
-		 * submitting, or queued after a request whose fate is unknown
-		 * (the cancel keeps only those queued). */
-		if (imp->stopped && strcmp(state, "submitted") != 0 && !cancelling)
+		/* A stopped import submits nothing more, but while cancelling or
+		 * failed it still resubmits the chunks that may be at Auth0
+		 * already: left submitting, or queued after a request whose fate
+		 * is unknown (the cancel or failure keeps only those queued). */
+		if (imp->stopped && strcmp(state, "submitted") != 0 && !resubmit_unknown)
 			continue;
 		struct pchunk *c = calloc(1, sizeof(*c));
 		if (!c)
@@ -257,7 +257,8 @@ int recover_load(struct pipeline *p, bool at_start)
 		}
 		if ((int64_t)imp->nchunks < count) {
 			int n = import_chunks_load(p, db, imp, at_start,
-						   strcmp(state, "cancelling") == 0);
+						   strcmp(state, "cancelling") == 0 ||
+						   strcmp(state, "failed") == 0);
 			if (n > 0)
 				total += n;
 		}
