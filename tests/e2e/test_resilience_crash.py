@@ -356,6 +356,47 @@ class ResilienceCrash(unittest.TestCase):
             finally:
                 cleanup_olds(p)
 
+    def test_9_import_fails_as_a_whole_then_kill_while_a_submit_is_held(self):
+        # Auth0 holds the answer of an accepted import while another
+        # chunk's submission is refused for good (401 after a token
+        # refresh: the whole import fails), then a crash. After the restart
+        # the failed import settles: the chunk left submitting (it may be
+        # at Auth0) is resubmitted once — nothing else — and its users
+        # count as what Auth0 holds; no chunk left submitting, no user
+        # pending.
+        with pipeline() as p:
+            try:
+                p.faults(scripts=[
+                    {"endpoint": "users-imports", "skip": 2, "next": 1, "action": "slow",
+                     "seconds": SLOW},
+                    {"endpoint": "users-imports", "skip": 2, "next": 2, "status": 401}])
+                users = make_users(3000)
+                imp = p.post_users(users)
+                wait_for(lambda: p.import_object(imp)["state"] == "failed", 30, "the import failed")
+                r = wait_request(p, lambda r: r["endpoint"] == "users-imports"
+                                 and r.get("fault") == "slow", timeout=30, what="the held answer")
+                held_chunk = chunk_of(r["form"]["external_id"])
+                at_crash = {}
+                seq = crash_restart(p, lambda d: at_crash.update(store_chunks(d, imp)))
+                self.assertEqual(at_crash[held_chunk][0], "submitting", at_crash)
+
+                def settled():
+                    o = p.import_object(imp)
+                    return o if o["chunks"]["submitting"] == 0 and o["users"]["pending"] == 0 else None
+                o = wait_for(settled, 30, "the failed import settled")
+                self.assertEqual(o["state"], "failed", o)
+                after = [x for x in p.all_requests() if x["seq"] > seq]
+                self.assertEqual({chunk_of(ext) for _, ext, _, _, _ in submissions(after)},
+                                 {held_chunk}, "only the chunk of unknown fate is resubmitted")
+                u = o["users"]
+                s = p.stats()
+                self.assertEqual(u["total"], u["inserted"] + u["failed"] + u["not_submitted"], u)
+                self.assertEqual(u["inserted"], s["users_inserted"], (u, s))
+                self.assertEqual(u["assumed"], at_crash[held_chunk][2], u)
+                self.assertEqual(s["users_inserted_more_than_once"], 0, s)
+            finally:
+                cleanup_olds(p)
+
 
 if __name__ == "__main__":
     unittest.main()

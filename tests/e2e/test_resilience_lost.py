@@ -18,7 +18,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from resilience_helpers import (TEST_SPEED, active_jobs_429s, check_exact,  # noqa: E402
                                 chunk_of, chunk_users, jobs_by_id, make_users,
-                                no_submit_during_pause, pipeline, submissions)
+                                no_submit_during_pause, pipeline, submissions, wait_for)
 
 N = 3000
 
@@ -131,6 +131,35 @@ class ResilienceLostAnswers(unittest.TestCase):
             self.assertEqual(u["assumed"], chunk_users(p, imp)[lost], u)
             self.assertEqual((u["failed"], u["pending"]), (0, 0), u)
             self.assertEqual(u["inserted"] + u["not_submitted"], N, u)
+
+    def test_import_failure_while_an_answer_is_lost(self):
+        # An accepted import's answer is lost; during its retry backoff
+        # another chunk is refused for good (401 after a token refresh) and
+        # the whole import fails. The lost chunk may be at Auth0: it is
+        # resubmitted once all the same, and the failed import's counters
+        # equal what Auth0 holds.
+        with pipeline() as p:
+            p.faults(scripts=[
+                {"endpoint": "users-imports", "skip": 2, "next": 1, "action": "reset-after"},
+                {"endpoint": "users-imports", "skip": 2, "next": 2, "status": 401}])
+            users = make_users(N)
+            imp = p.post_users(users)
+            o = p.wait(imp, states=("failed",), timeout=60)
+            o = wait_for(lambda: (lambda x: x if x["chunks"]["submitting"] + x["chunks"]["queued"]
+                                  + x["chunks"]["submitted"] == 0 else None)(p.import_object(imp)),
+                         60, "the failed import settled")
+            self.assertEqual(o["state"], "failed", o)
+            reqs = p.all_requests()
+            lost = next(chunk_of(x["form"]["external_id"]) for x in reqs
+                        if x["endpoint"] == "users-imports" and x.get("fault") == "reset-after")
+            acc = accepted_by_chunk(reqs)
+            s = p.stats()
+            u = o["users"]
+            self.assertEqual(len(acc[lost]), 2, acc)
+            self.assertEqual(u["inserted"], s["users_inserted"], (u, s))
+            self.assertEqual(u["assumed"], chunk_users(p, imp)[lost], u)
+            self.assertEqual(s["users_inserted_more_than_once"], 0, s)
+            self.assertEqual(u["pending"], 0, u)
 
 
 if __name__ == "__main__":
