@@ -13,6 +13,7 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/secret.h"
 #include "queue/pipeline_int.h"
 #include "queue/store.h"
@@ -33,9 +34,34 @@ static int64_t now_s(void)
 
 /* --- tenants -------------------------------------------------------------- */
 
+static const char *kind_name(enum a0_call_kind k)
+{
+	switch (k) {
+	case A0_CALL_IMPORT: return "users-imports";
+	case A0_CALL_JOB: return "job";
+	case A0_CALL_JOB_ERRORS: return "job-errors";
+	case A0_CALL_EXPORT: return "users-exports";
+	case A0_CALL_DOWNLOAD: return "download";
+	}
+	return "other";
+}
+
 static void observer(const struct a0_observation *obs, void *arg)
 {
 	struct ptenant *t = arg;
+	struct pipeline *p = t->p;
+	if (p->m_requests) {
+		char st[16];
+		if (obs->status)
+			snprintf(st, sizeof(st), "%ld", obs->status);
+		else
+			snprintf(st, sizeof(st), "error");
+		metric_add(p->m_requests, 1, (const char *[]){t->name, kind_name(obs->kind), st});
+		if (obs->cls->verdict == A0_WAIT)
+			metric_add(p->m_429, 1, (const char *[]){t->name, "rate"});
+		else if (obs->cls->verdict == A0_TOO_MANY_JOBS)
+			metric_add(p->m_429, 1, (const char *[]){t->name, "jobs"});
+	}
 	int64_t now = pipeline_now_ms();
 	int64_t wait_until = obs->cls->verdict == A0_WAIT ? obs->cls->wait_until_ms : 0;
 	sched_observe(t->st, now, obs->status ? obs->rl : NULL, wait_until);
@@ -276,6 +302,55 @@ static json_object *time_or_null(int64_t ms)
 	char buf[32];
 	import_format_time(ms / 1000, buf, sizeof(buf));
 	return json_object_new_string(buf);
+}
+
+void pipeline_count_retry(struct pchunk *c, const char *endpoint)
+{
+	struct pipeline *p = c->p;
+	if (p->m_retries)
+		metric_add(p->m_retries, 1, (const char *[]){c->imp->t->name, endpoint});
+}
+
+void pipeline_count_job_end(struct pchunk *c, int64_t now)
+{
+	struct pipeline *p = c->p;
+	if (p->m_job_seconds && c->submitted_at_ms > 0 && now >= c->submitted_at_ms)
+		metric_observe(p->m_job_seconds, (double)(now - c->submitted_at_ms) / 1000.0,
+			       (const char *[]){c->imp->t->name});
+}
+
+static void collect(struct metrics *m, void *arg)
+{
+	(void)m;
+	struct pipeline *p = arg;
+	if (p->stopping)
+		return;
+	for (struct ptenant *t = p->tenants; t; t = t->next)
+		metric_set(p->m_in_flight, (double)sched_tenant_active(t->st), (const char *[]){t->name});
+}
+
+int pipeline_set_metrics(struct pipeline *p, struct metrics *m)
+{
+	static const char *const l3[] = {"tenant", "endpoint", "status"};
+	static const char *const lkind[] = {"tenant", "kind"};
+	static const char *const lend[] = {"tenant", "endpoint"};
+	static const char *const l1[] = {"tenant"};
+	static const double buckets[] = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200};
+	p->metrics = m;
+	p->m_requests = metrics_counter(m, "auth0_requests_total",
+					"Auth0 Management API answers by endpoint and status", 3, l3);
+	p->m_429 = metrics_counter(m, "auth0_429_total",
+				   "Auth0 429 answers: rate limit or too many active import jobs", 2, lkind);
+	p->m_retries = metrics_counter(m, "auth0_retries_total",
+				       "Auth0 calls retried after a transient failure", 2, lend);
+	p->m_job_seconds = metrics_histogram(m, "auth0_job_duration_seconds",
+					     "Auth0 import jobs, from submit to seen ended", 1, l1,
+					     sizeof(buckets) / sizeof(buckets[0]), buckets);
+	p->m_in_flight = metrics_gauge(m, "auth0_jobs_in_flight",
+				       "Auth0 import jobs active or being submitted", 1, l1);
+	if (!p->m_requests || !p->m_429 || !p->m_retries || !p->m_job_seconds || !p->m_in_flight)
+		return -ENOMEM;
+	return metrics_add_collector(m, collect, p);
 }
 
 void pipeline_status_json(struct json_object *status, void *arg)
@@ -684,6 +759,7 @@ static void submit_done(const struct a0_result *res, void *arg)
 	switch (res->cls.verdict) {
 	case A0_OK:
 		snprintf(c->job_id, sizeof(c->job_id), "%s", res->job.id);
+		c->submitted_at_ms = now;
 		log_info("queue", "chunk %s-%" PRId64 ": submitted as %s (%u users, %zu bytes)",
 			 c->imp->id, c->chunk_no, c->job_id, c->users, res->request_bytes);
 		sched_submitted(c->item, now);
@@ -718,6 +794,7 @@ static void submit_done(const struct a0_result *res, void *arg)
 			fail_chunk(c, m);
 			break;
 		}
+		pipeline_count_retry(c, "users-imports");
 		log_info("queue", "chunk %s-%" PRId64 ": transient failure (%s), retrying",
 			 c->imp->id, c->chunk_no, msg);
 		requeue(c, msg, 0, maybe_sent);

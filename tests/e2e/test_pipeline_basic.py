@@ -30,6 +30,13 @@ class PipelineBasic(unittest.TestCase):
             for text in (data.decode(), p.d.log()):
                 self.assertNotIn("e2e-secret", text)
                 self.assertNotIn("Bearer", text)
+            # Metrics count the Auth0 answers.
+            status, _, data = p.d.request("GET", "/metrics")
+            text = data.decode()
+            self.assertIn('auth0_requests_total{tenant="default",endpoint="users-imports",'
+                          'status="202"} %d' % o["chunks"]["total"], text)
+            self.assertIn('auth0_jobs_in_flight{tenant="default"} 0', text)
+            self.assertIn("auth0_job_duration_seconds_bucket", text)
             # Every job the emulator saw got the daemon's labels.
             for r in p.all_requests():
                 if r.get("endpoint") == "users-imports" and r.get("status") == 202:
