@@ -7,12 +7,14 @@
  *   2  bad command line or config, unreadable secret file, non-loopback
  *      listen without a token
  */
+#include "api/h_imports.h"
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
 #include "daemon/sandbox_child.h"
+#include "queue/intake.h"
 #include "queue/store.h"
 
 #include "build_config.h"
@@ -40,6 +42,8 @@ struct app {
 	struct metrics *metrics;
 	struct store *store;
 	struct api_server *api;
+	struct intake *intake;
+	struct h_imports *imports;
 	struct sandbox_child *sandbox; /* --sandbox: the emulator as tenant "default" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
@@ -69,6 +73,9 @@ static void app_stop(struct app *app, const char *why)
 	notify_watchdog_stop();
 	api_server_stop(app->api);
 	app->api = NULL;
+	/* Validations still running stop at their next progress report and
+	 * are resumed at the next start. */
+	intake_stop(app->intake);
 	sandbox_child_stop(app->sandbox);
 	app->sandbox = NULL;
 	/* Modules with in-flight work (Auth0 calls) stop here; they get
@@ -112,6 +119,9 @@ static void app_reload(struct app *app)
 		api_server_set_config(app->api, n);
 	config_unref(app->cfg);
 	app->cfg = n;
+	intake_set_limits(app->intake, &(struct intake_limits){
+		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes,
+		.spool_retention = n->spool_retention });
 	log_info("main", "configuration reloaded (%zu tenant%s)", n->n_tenants, n->n_tenants == 1 ? "" : "s");
 }
 
@@ -196,6 +206,23 @@ int main(int argc, char **argv)
 	}
 
 	/* --- Modules that recover state or talk to Auth0 start here. */
+	struct intake_limits limits = {
+		.max_users = app.cfg->max_users_per_import,
+		.chunk_bytes = app.cfg->chunk_bytes,
+		.spool_retention = app.cfg->spool_retention,
+	};
+	if ((r = intake_new(app.loop, app.store, app.cfg->state_dir, &limits, &app.intake)) < 0 ||
+	    (r = h_imports_new(app.store, app.intake, &app.imports)) < 0) {
+		log_error("main", "out of memory");
+		goto out;
+	}
+	notify_status("recovering imports");
+	if ((r = intake_recover(app.intake)) < 0) {
+		log_error("queue", "recovery failed: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = intake_sweep_start(app.intake)) < 0)
+		log_warn("queue", "spool retention sweep not started: %s, ignoring", uv_strerror(r));
 
 	struct api_server_options opts = {
 		.loop = app.loop,
@@ -210,9 +237,12 @@ int main(int argc, char **argv)
 		log_error("api", "%s", err);
 		goto out;
 	}
-	/* --- Modules add their routes here:
-	 *     api_server_add_routes(app.api, h_imports_routes, h_imports_n_routes, imports);
-	 */
+	/* --- Modules add their routes here. */
+	if ((r = h_imports_register(app.api, app.imports)) < 0 ||
+	    (r = h_imports_add_metrics(app.metrics, app.imports)) < 0) {
+		log_error("api", "cannot add the imports routes: %s", strerror(-r));
+		goto out;
+	}
 	const char *addr = api_server_address(app.api);
 	if (strncmp(addr, "unix:", 5) == 0)
 		log_info("api", "listening on %s", addr);
@@ -249,6 +279,8 @@ out:
 		if (uv_loop_close(app.loop) != 0)
 			log_warn("main", "event loop closed with handles still open");
 	}
+	h_imports_free(app.imports);
+	intake_free(app.intake);
 	metrics_free(app.metrics);
 	config_unref(app.cfg);
 	if (code == EXIT_OK)
