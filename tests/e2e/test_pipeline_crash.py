@@ -85,6 +85,27 @@ class PipelineCrash(unittest.TestCase):
                 if hasattr(p, "old"):
                     p.old.cleanup()
 
+    def test_kill_while_cancelling_ends_the_import(self):
+        with Pipeline() as p:
+            try:
+                p.faults(endpoint="users-imports", skip=1, next=1, action="slow", seconds=2)
+                imp = p.post_users(make_users(12000))
+                p.wait(imp, pred=lambda o: o["chunks"]["submitting"] > 0
+                       and o["chunks"]["submitted"] + o["chunks"]["completed"] > 0, timeout=60)
+                status, _, data = p.d.request("DELETE", "/v1/imports/" + imp)
+                self.assertIn(status, (200, 202), data)
+                restart(p)
+                o = p.wait(imp, states=("cancelled", "failed"), timeout=60)
+                u = o["users"]
+                self.assertEqual(u["pending"], 0, u)
+                self.assertGreater(u["not_submitted"], 0, u)
+                # Nothing was resubmitted after the cancel.
+                s = p.stats()
+                self.assertLessEqual(s["import_jobs"], 2, s)
+            finally:
+                if hasattr(p, "old"):
+                    p.old.cleanup()
+
     def test_cancel_submits_nothing_more(self):
         with Pipeline(sandbox_args=["--rate", "20", "--burst", "20", "--ms-per-user", "1"]) as p:
             imp = p.post_users(make_users(20000))
