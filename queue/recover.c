@@ -295,6 +295,8 @@ int recover_load(struct pipeline *p, bool at_start)
 		if (!imp->stopped && stopped_state(state)) {
 			imp->stopped = true;
 			sched_import_drop_queued(imp->simp, drop_dead, NULL);
+		} else if (imp->stopped && !stopped_state(state)) {
+			imp->stopped = false; /* an operator retry queued it again */
 		}
 		if ((int64_t)imp->nchunks < count) {
 			int n = import_chunks_load(p, db, imp, at_start);
