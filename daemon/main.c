@@ -20,12 +20,7 @@
 
 #include "build_config.h"
 
-#if defined(__has_include)
-#if __has_include("daemon/check.h")
 #include "daemon/check.h"
-#define HAVE_CHECK 1
-#endif
-#endif
 
 #include <errno.h>
 #include <signal.h>
@@ -165,12 +160,7 @@ int main(int argc, char **argv)
 
 	/* --- `auth0-importd check ...`: offline validation, no config/state. */
 	if (argc > 1 && strcmp(argv[1], "check") == 0) {
-#ifdef HAVE_CHECK
 		return check_main(argc - 1, argv + 1);
-#else
-		fprintf(stderr, "auth0-importd: 'check' is not available in this build\n");
-		return EXIT_USAGE;
-#endif
 	}
 
 	r = config_load(argc, argv, environ, NULL, &app.cfg, err, sizeof(err));
@@ -236,6 +226,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if ((r = pipeline_new(app.loop, app.store, app.cfg, &app.pipeline)) < 0 ||
+	    (r = pipeline_set_metrics(app.pipeline, app.metrics)) < 0 ||
 	    (r = pipeline_start(app.pipeline)) < 0) {
 		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
 		goto out;

@@ -171,6 +171,7 @@ static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *i
 			const char *job = (const char *)sqlite3_column_text(st, 3);
 			snprintf(c->job_id, sizeof(c->job_id), "%s", job ? job : "");
 			int64_t sub = sqlite3_column_int64(st, 5) * 1000;
+			c->submitted_at_ms = sub;
 			r = sched_item_active(imp->simp, (uint32_t)no, c->users, sub ? sub : now, now, c,
 					      &c->item);
 			log_info("queue", "chunk %s-%" PRId64 ": job %s at Auth0, following it", imp->id,
@@ -254,6 +255,8 @@ int recover_load(struct pipeline *p, bool at_start)
 		if (!imp->stopped && stopped_state(state)) {
 			imp->stopped = true;
 			sched_import_drop_queued(imp->simp, drop_dead, NULL);
+		} else if (imp->stopped && !stopped_state(state)) {
+			imp->stopped = false; /* an operator retry queued it again */
 		}
 		if ((int64_t)imp->nchunks < count) {
 			int n = import_chunks_load(p, db, imp, at_start,
