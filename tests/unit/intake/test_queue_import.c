@@ -296,6 +296,68 @@ static void test_cancel_and_fail(void **state)
 	sqlite3_close(db);
 }
 
+/* A chunk whose request may have reached Auth0 (flagged resubmitted) is
+ * neither cancelled by a cancel or an import failure nor turned into a
+ * cancellation by its retry: it stays queued to be resubmitted, and a
+ * cancelling import waits for it. */
+static void test_unknown_fate_survives_stop(void **state)
+{
+	(void)state;
+	sqlite3 *db = db_new();
+	const char *f = "imp_000000000000000f", *g = "imp_0000000000000010", *h = "imp_0000000000000011";
+	enum import_state st;
+	struct import_users u;
+	struct chunk_update again = { .error = "connection reset", .next_attempt_at_ms = 1 };
+
+	/* lost answer, then DELETE during the backoff */
+	make_queued(db, f, 2);
+	assert_int_equal(chunk_set_state_tx(db, f, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	assert_int_equal(chunk_mark_resubmitted_tx(db, f, 0), 0);
+	assert_int_equal(chunk_set_state_tx(db, f, 0, CHUNK_QUEUED, &again, 201, NULL), 0);
+	assert_int_equal(import_cancel_tx(db, f, 202, &st), 0);
+	assert_int_equal(st, IMPORT_CANCELLING);
+	check_invariant(db, f, &u);
+	assert_int_equal(u.pending, 10);
+	assert_int_equal(u.not_submitted, 10);
+	struct chunk_update sub = { .job_id = "job_f" }, dup = { .inserted = 10, .assumed = 10 };
+	assert_int_equal(chunk_set_state_tx(db, f, 0, CHUNK_SUBMITTING, NULL, 203, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, f, 0, CHUNK_SUBMITTED, &sub, 204, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, f, 0, CHUNK_COMPLETED, &dup, 205, NULL), 0);
+	assert_int_equal(state_of(db, f), IMPORT_CANCELLED);
+	check_invariant(db, f, &u);
+	assert_int_equal(u.inserted, 10);
+	assert_int_equal(u.assumed, 10);
+
+	/* DELETE while in flight, then the answer is lost: stays queued */
+	make_queued(db, g, 1);
+	assert_int_equal(chunk_set_state_tx(db, g, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	assert_int_equal(import_cancel_tx(db, g, 201, &st), 0);
+	assert_int_equal(chunk_mark_resubmitted_tx(db, g, 0), 0);
+	assert_int_equal(chunk_set_state_tx(db, g, 0, CHUNK_QUEUED, &again, 202, NULL), 0);
+	assert_int_equal(state_of(db, g), IMPORT_CANCELLING);
+	check_invariant(db, g, &u);
+	assert_int_equal(u.pending, 10);
+
+	/* an import-wide failure keeps it too; the resubmission settles it */
+	make_queued(db, h, 2);
+	assert_int_equal(chunk_set_state_tx(db, h, 1, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	assert_int_equal(chunk_mark_resubmitted_tx(db, h, 1), 0);
+	assert_int_equal(chunk_set_state_tx(db, h, 1, CHUNK_QUEUED, &again, 201, NULL), 0);
+	assert_int_equal(import_fail_tx(db, h, "{\"title\":\"Invalid token.\"}", 202), 0);
+	assert_int_equal(state_of(db, h), IMPORT_FAILED);
+	check_invariant(db, h, &u);
+	assert_int_equal(u.not_submitted, 10);
+	assert_int_equal(u.pending, 10);
+	struct chunk_update refused = { .error = "Invalid token." };
+	assert_int_equal(chunk_set_state_tx(db, h, 1, CHUNK_SUBMITTING, NULL, 203, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, h, 1, CHUNK_FAILED, &refused, 204, NULL), 0);
+	assert_int_equal(state_of(db, h), IMPORT_FAILED);
+	check_invariant(db, h, &u);
+	assert_int_equal(u.pending, 0);
+	assert_int_equal(u.failed, 10);
+	sqlite3_close(db);
+}
+
 static void test_rejected_and_empty(void **state)
 {
 	(void)state;
@@ -412,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_derive_pure),
 		cmocka_unit_test(test_chunk_lifecycle),
 		cmocka_unit_test(test_cancel_and_fail),
+		cmocka_unit_test(test_unknown_fate_survives_stop),
 		cmocka_unit_test(test_rejected_and_empty),
 		cmocka_unit_test(test_json),
 	};
