@@ -137,8 +137,9 @@ class ResilienceLostAnswers(unittest.TestCase):
         # another chunk is refused for good (401 after a token refresh) and
         # the whole import fails. The lost chunk may be at Auth0: it is
         # resubmitted once all the same, and the failed import's counters
-        # equal what Auth0 holds.
-        with pipeline() as p:
+        # equal what Auth0 holds. One job at a time, so that the two 401s
+        # land on one chunk (401, token refresh, 401).
+        with pipeline(env={"AUTH0_MAX_CONCURRENT_JOBS": "1"}) as p:
             p.faults(scripts=[
                 {"endpoint": "users-imports", "skip": 2, "next": 1, "action": "reset-after"},
                 {"endpoint": "users-imports", "skip": 2, "next": 2, "status": 401}])
