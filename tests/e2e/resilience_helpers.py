@@ -80,28 +80,33 @@ def submissions(reqs):
     return out
 
 
-def no_early_requests(reqs, tolerance=0.5, kill_seqs=()):
+def no_early_requests(reqs, tolerance=0.25, kill_seqs=(), max_in_flight=4):
     """Zero requests while the daemon should have been waiting after a 429.
     The emulator flags every request that arrived before the wait a 429 gave
     had passed; one that was already on its way when the 429 was answered
     (another request in flight at that moment) is not the daemon's fault, so
     a flagged request must come within `tolerance` seconds of a 429's
-    arrival, never later. A daemon killed after a 429 takes what it knew
+    arrival (measured: under 25 ms), never later, and at most
+    `max_in_flight` of them per 429 (what the daemon may have in flight). A daemon killed after a 429 takes what it knew
     with it: its successor is not held to that wait (kill_seqs: the last
     request seq at each kill). Returns the number of 429s seen."""
     last429 = None
     n429 = 0
     excused = False
+    in_flight = 0
     for r in reqs:
         if last429 is not None and any(last429["seq"] <= k < r["seq"] for k in kill_seqs):
             excused = True
         if r.get("early_after_429") and not excused:
-            assert last429 is not None and r["time_ms"] - last429["time_ms"] < tolerance * 1000, \
+            in_flight += 1
+            assert last429 is not None and r["time_ms"] - last429["time_ms"] < tolerance * 1000 \
+                and in_flight <= max_in_flight, \
                 "request sent while it should have waited: %s (last 429: %s)" % (r, last429)
         if r.get("status") == 429:
             last429 = r
             n429 += 1
             excused = False
+            in_flight = 0
     return n429
 
 
