@@ -155,8 +155,8 @@ int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t 
  * Cancel (DELETE): queued chunks → cancelled, but those flagged
  * `resubmitted` (an earlier request may have reached Auth0: they are
  * resubmitted once to learn what it holds); then cancelling while a chunk
- * is in flight or kept queued, else cancelled. A validating import goes to cancelled (the
- * intake sees it and queues nothing). Returns 0 with *ret_state the state
+ * is in flight or kept queued, else cancelled. A validating import goes to
+ * cancelled (the intake sees it and queues nothing). Returns 0 with *ret_state the state
  * after, 1 when it was already cancelled or cancelling, -EPERM for another
  * terminal state, -ENOENT.
  */
