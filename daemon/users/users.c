@@ -187,6 +187,9 @@ static int process_user(struct process *p, const struct users_element *e, struct
 		validate_add(v, false, "", "PROFILE_SIZE_EXCEEDED", "shorten the metadata or other long fields",
 		             "The user profile is %zu bytes (minified UTF-8); at most %u", len, USERS_PROFILE_MAX);
 	validate_finish(v);
+	if (users_reader_format(p->reader) == USERS_FORMAT_CSV)
+		for (size_t i = 0; i < v->n; i++)
+			v->problems[i].line = e->line;
 
 	bool invalid = v->n_errors > 0 || v->dropped > 0;
 	p->sum.users_total++;

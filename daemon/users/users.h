@@ -114,9 +114,9 @@ enum users_format {
 	USERS_FORMAT_UNKNOWN = 0,
 	USERS_FORMAT_JSON_ARRAY,
 	USERS_FORMAT_NDJSON,
-	/* USERS_FORMAT_CSV will come here. */
+	USERS_FORMAT_CSV,
 };
-/* "json", "ndjson", "unknown"; static strings. */
+/* "json", "ndjson", "csv", "unknown"; static strings. */
 const char *users_format_name(enum users_format f);
 
 enum users_on_invalid {
@@ -162,6 +162,7 @@ struct users_problem {
 	const char *message; /* one sentence, no trailing period */
 	const char *hint;    /* NULL when there is none */
 	bool warning;        /* true: leaves the user valid */
+	uint32_t line;       /* CSV: 1-based line where the user's row starts; 0 for JSON files */
 };
 
 /*

@@ -69,6 +69,7 @@ void validate_add(struct validate *v, bool warning, const char *path, const char
 	p->hint = hint ? arena_dup(v, hint, strlen(hint)) : NULL;
 	p->code = code; /* static strings only */
 	p->warning = warning;
+	p->line = 0;
 	if (!p->path || !p->message || (hint && !p->hint)) {
 		v->dropped++;
 		return;
