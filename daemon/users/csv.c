@@ -624,7 +624,11 @@ static size_t json_escaped_len(const char *s, size_t n)
 
 static int put_string(struct csv *c, const char *p, size_t n)
 {
-	int err = out_reserve(c, json_escaped_len(p, n));
+	/* Room for the worst case (6 bytes a byte) when the bound allows it,
+	 * else for the exact length (one more pass). */
+	size_t worst = n * 6 + 2;
+	int err = c->out_len + worst < CSV_OUT_MAX ? out_reserve(c, worst)
+	                                           : out_reserve(c, json_escaped_len(p, n));
 	if (err < 0)
 		return err;
 	c->out_len += json_escape(p, n, c->out + c->out_len);
