@@ -527,8 +527,18 @@ int csv_header(struct csv *c, size_t *ret_pos, char *msg, size_t msg_size)
 	uint32_t root_name;
 	int err;
 
-	if (!header_known(c))
+	if (!header_known(c)) {
+		/* A spreadsheet's other separators: say so. */
+		msg[0] = '\0';
+		if (c->n_fields == 1 && c->len[0] > 0) {
+			const char *f = c->text + c->off[0];
+			if (memchr(f, ';', c->len[0]))
+				snprintf(msg, msg_size, "fields are separated by ',', the first row uses ';'");
+			else if (memchr(f, '\t', c->len[0]))
+				snprintf(msg, msg_size, "fields are separated by ',', the first row uses tabs");
+		}
 		return -ENOENT;
+	}
 	if (c->n_fields > CSV_COLUMNS_MAX) {
 		*ret_pos = c->pos[CSV_COLUMNS_MAX];
 		return header_err(msg, msg_size, "the header row has more than %u columns", CSV_COLUMNS_MAX);

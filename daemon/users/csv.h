@@ -9,7 +9,10 @@
  * commas, line breaks and doubled quotes ("" is one "), and must be followed
  * by ',' or the end of the row. A quote inside an unquoted field is kept as
  * it is. Text is UTF-8 (checked); a NUL byte is malformed. A row whose
- * fields are all empty (a blank line, ",,,") is no user and is skipped.
+ * fields are all empty (a blank line, ",,,") is no user and is skipped (it
+ * takes no index). A row with another number of fields than the header is
+ * a malformed file (the position of the first extra field, or of the row's
+ * end), not a per-user problem: its values cannot be told apart.
  * A row is at most USERS_ELEMENT_MAX bytes and CSV_COLUMNS_MAX fields.
  *
  * Header row: each field names an import property, spaces around it
@@ -75,7 +78,8 @@ bool csv_blank(const struct csv *c);
 /*
  * Reads the last row split as the header. 0; -EBADMSG a bad header
  * (*ret_pos: the row position of the offending field, msg filled);
- * -ENOENT no field names a user property (not a users file); -ENOMEM.
+ * -ENOENT no field names a user property (not a users file; msg says why
+ * when it can tell, e.g. ';' separators, else is empty); -ENOMEM.
  */
 int csv_header(struct csv *c, size_t *ret_pos, char *msg, size_t msg_size);
 

@@ -539,7 +539,8 @@ static int read_csv_header(struct users_reader *r, struct users_element *e)
 		return rc;
 	rc = csv_header(r->csv, &pos, msg, sizeof(msg));
 	if (rc == -ENOENT)
-		return fail_in_row(r, USERS_FAILURE_NOT_AN_ARRAY, 0, "%s", NOT_USERS_FILE);
+		return fail_in_row(r, USERS_FAILURE_NOT_AN_ARRAY, 0, "%s%s%s%s", NOT_USERS_FILE,
+		                   msg[0] ? " (" : "", msg, msg[0] ? ")" : "");
 	if (rc == -EBADMSG)
 		return fail_in_row(r, USERS_FAILURE_MALFORMED, pos, "%s", msg);
 	if (rc < 0)

@@ -237,6 +237,9 @@ static const struct {
 	{ "hello world\nfoo\n", 0, USERS_FAILURE_NOT_AN_ARRAY, 1, 1,
 	  "expected '[' (a JSON array of users), '{' (NDJSON, one user per line) or a CSV header row "
 	  "naming import properties (such as email)" },
+	{ "email;name\na@b.co;A\n", 0, USERS_FAILURE_NOT_AN_ARRAY, 1, 1,
+	  "expected '[' (a JSON array of users), '{' (NDJSON, one user per line) or a CSV header row "
+	  "naming import properties (such as email) (fields are separated by ',', the first row uses ';')" },
 	{ "  \"unterminated,email\n", 0, USERS_FAILURE_NOT_AN_ARRAY, 1, 3,
 	  "expected '[' (a JSON array of users), '{' (NDJSON, one user per line) or a CSV header row "
 	  "naming import properties (such as email) (the first row is no CSV header: unexpected end "
