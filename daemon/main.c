@@ -7,11 +7,15 @@
  *   2  bad command line or config, unreadable secret file, non-loopback
  *      listen without a token
  */
+#include "api/h_imports.h"
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
+#include "queue/intake.h"
+#include "queue/pipeline.h"
+#include "daemon/sandbox_child.h"
 #include "queue/store.h"
 
 #include "build_config.h"
@@ -44,6 +48,10 @@ struct app {
 	struct metrics *metrics;
 	struct store *store;
 	struct api_server *api;
+	struct intake *intake;
+	struct h_imports *imports;
+	struct pipeline *pipeline;
+	struct sandbox_child *sandbox; /* --sandbox: the emulator as tenant "default" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
 	bool stopping;
@@ -72,6 +80,12 @@ static void app_stop(struct app *app, const char *why)
 	notify_watchdog_stop();
 	api_server_stop(app->api);
 	app->api = NULL;
+	/* Validations still running stop at their next progress report and
+	 * are resumed at the next start. */
+	intake_stop(app->intake);
+	pipeline_stop(app->pipeline);
+	sandbox_child_stop(app->sandbox);
+	app->sandbox = NULL;
 	/* Modules with in-flight work (Auth0 calls) stop here; they get
 	 * shutdown_timeout to finish, then the loop is stopped regardless. */
 	uv_close((uv_handle_t *)&app->sig_term, NULL);
@@ -92,6 +106,11 @@ static void app_reload(struct app *app)
 		log_error("main", "reload failed, keeping the old config: %s", err);
 		return;
 	}
+	if (app->sandbox && sandbox_child_apply(app->sandbox, n) < 0) {
+		log_error("main", "reload failed, keeping the old config: out of memory");
+		config_unref(n);
+		return;
+	}
 	char what[64];
 	if (config_restart_needed(app->cfg, n, what, sizeof(what)) > 0) {
 		log_warn("main", "%s changed in the config: needs a restart to take effect, ignoring", what);
@@ -108,6 +127,9 @@ static void app_reload(struct app *app)
 		api_server_set_config(app->api, n);
 	config_unref(app->cfg);
 	app->cfg = n;
+	pipeline_set_config(app->pipeline, n);
+	intake_set_limits(app->intake, &(struct intake_limits){
+		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes });
 	log_info("main", "configuration reloaded (%zu tenant%s)", n->n_tenants, n->n_tenants == 1 ? "" : "s");
 }
 
@@ -166,12 +188,6 @@ int main(int argc, char **argv)
 	apply_logging(app.cfg);
 	signal(SIGPIPE, SIG_IGN);
 
-	/* --- `--sandbox`: start the bundled emulator and make it tenant
-	 * "default" (implemented by the sandbox module; hook here, before the
-	 * store opens, so the tenant exists when recovery runs). */
-	if (app.cfg->sandbox)
-		log_warn("main", "--sandbox: the emulator is not part of this build; ignoring");
-
 	app.loop = uv_default_loop();
 	if ((r = metrics_new(&app.metrics)) < 0) {
 		log_error("main", "out of memory");
@@ -187,7 +203,41 @@ int main(int argc, char **argv)
 	log_info("store", "opened %s/%s (schema version %d)", app.cfg->state_dir, STORE_DB_NAME,
 		 store_version(app.store));
 
+	/* --- `--sandbox`: the bundled emulator becomes tenant "default" (once
+	 * the state dir is locked, before anything recovers or talks to Auth0). */
+	if (app.cfg->sandbox) {
+		notify_status("starting the sandbox emulator");
+		r = sandbox_child_start(app.loop, app.cfg->state_dir, &app.sandbox, err, sizeof(err));
+		if (r < 0) {
+			log_error("sandbox", "%s", err);
+			goto out;
+		}
+		if (sandbox_child_apply(app.sandbox, app.cfg) < 0) {
+			log_error("main", "out of memory");
+			goto out;
+		}
+	}
+
 	/* --- Modules that recover state or talk to Auth0 start here. */
+	struct intake_limits limits = {
+		.max_users = app.cfg->max_users_per_import,
+		.chunk_bytes = app.cfg->chunk_bytes,
+	};
+	if ((r = intake_new(app.loop, app.store, app.cfg->state_dir, &limits, &app.intake)) < 0 ||
+	    (r = h_imports_new(app.store, app.intake, &app.imports)) < 0) {
+		log_error("main", "out of memory");
+		goto out;
+	}
+	notify_status("recovering imports");
+	if ((r = intake_recover(app.intake)) < 0) {
+		log_error("queue", "recovery failed: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = pipeline_new(app.loop, app.store, app.cfg, &app.pipeline)) < 0 ||
+	    (r = pipeline_start(app.pipeline)) < 0) {
+		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
+		goto out;
+	}
 
 	struct api_server_options opts = {
 		.loop = app.loop,
@@ -202,9 +252,11 @@ int main(int argc, char **argv)
 		log_error("api", "%s", err);
 		goto out;
 	}
-	/* --- Modules add their routes here:
-	 *     api_server_add_routes(app.api, h_imports_routes, h_imports_n_routes, imports);
-	 */
+	/* --- Modules add their routes here. */
+	if ((r = h_imports_register(app.api, app.imports)) < 0) {
+		log_error("api", "cannot add the imports routes: %s", strerror(-r));
+		goto out;
+	}
 	const char *addr = api_server_address(app.api);
 	if (strncmp(addr, "unix:", 5) == 0)
 		log_info("api", "listening on %s", addr);
@@ -229,6 +281,11 @@ int main(int argc, char **argv)
 out:
 	if (app.api)
 		api_server_stop(app.api);
+	pipeline_stop(app.pipeline);
+	/* the emulator exits (SIGKILL at worst) before its handles are closed */
+	sandbox_child_stop(app.sandbox);
+	while (app.loop && sandbox_child_running() && uv_run(app.loop, UV_RUN_ONCE))
+		;
 	if (app.store)
 		store_close(app.store);
 	if (app.loop) {
@@ -237,6 +294,9 @@ out:
 		if (uv_loop_close(app.loop) != 0)
 			log_warn("main", "event loop closed with handles still open");
 	}
+	pipeline_free(app.pipeline);
+	h_imports_free(app.imports);
+	intake_free(app.intake);
 	metrics_free(app.metrics);
 	config_unref(app.cfg);
 	if (code == EXIT_OK)

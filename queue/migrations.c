@@ -1,6 +1,7 @@
 /* The store's schema, as numbered migrations (see queue/store.h "Adding a
  * migration"). Append new entries at the end; never edit a released one. */
 #include "queue/store.h"
+#include "queue/schema_imports.h"
 
 #include <stddef.h>
 
@@ -12,6 +13,9 @@ const struct store_migration store_migrations[] = {
 	  ") STRICT;"
 	  "INSERT INTO meta (key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));",
 	  NULL },
+	/* Imports, their chunks and Auth0's per-user errors (queue/import.h,
+	 * queue/chunk.h); 10..19 reserved for the import model. */
+	{ 10, "imports", SCHEMA_IMPORTS_SQL, NULL },
 	/* Next: { 2, "name", "SQL", NULL }, */
 };
 
