@@ -457,6 +457,13 @@ static int create_parse(struct create *c, struct api_request *req, struct upload
 	uint64_t n;
 	bool b;
 
+	const char *ct = api_request_header(req, "Content-Type");
+	if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0)
+		return api_respond_problem(req, 400, "bad-field",
+					   "a users file sent as the body needs its own Content-Type "
+					   "(curl --data-binary sends application/x-www-form-urlencoded: "
+					   "add -H 'Content-Type: application/json'), or send it with -F users=@FILE"),
+		       -EINVAL;
 	if ((v = upload_unknown_field(u)))
 		return api_respond_problem(req, 400, "bad-field", "unknown field '%.64s'", v), -EINVAL;
 	const char *ctype = api_request_header(req, "Content-Type");
@@ -691,6 +698,33 @@ static int h_list(struct api_request *req, void *ud)
 		external_id = NULL;
 	int r = import_list_json(store_reader(h->store), state, external_id, (int64_t)cursor, (int)limit,
 				 now_s(), &o);
+	if (r < 0)
+		return r;
+	return api_respond_json(req, 200, o);
+}
+
+static int h_jobs(struct api_request *req, void *ud)
+{
+	struct h_imports *h = ud;
+	char id[64];
+	const char *v;
+	uint64_t limit = LIST_LIMIT_DEFAULT, cursor = 0;
+	bool has_cursor = false;
+	json_object *o = NULL;
+
+	if (!id_param(req, id, sizeof(id)))
+		return api_respond_problem(req, 404, "not-found", "no such import");
+	if ((v = api_request_query(req, "limit")) && (parse_uint(v, LIST_LIMIT_MAX, &limit) < 0 || limit == 0))
+		return api_respond_problem(req, 400, "bad-field", "limit must be an integer from 1 to %d",
+					   LIST_LIMIT_MAX);
+	if ((v = api_request_query(req, "cursor")) && *v) {
+		if (parse_uint(v, INT64_MAX, &cursor) < 0)
+			return api_respond_problem(req, 400, "bad-field", "cursor is not one this server gave");
+		has_cursor = true;
+	}
+	int r = import_jobs_json(store_reader(h->store), id, has_cursor ? (int64_t)cursor : -1, (int)limit, &o);
+	if (r == -ENOENT)
+		return api_respond_problem(req, 404, "not-found", "no import %s", id);
 	if (r < 0)
 		return r;
 	return api_respond_json(req, 200, o);
@@ -1118,6 +1152,7 @@ static const struct api_route h_imports_routes[] = {
 	{ "GET", "/v1/imports/{id}", h_get, NULL, 0 },
 	{ "DELETE", "/v1/imports/{id}", h_cancel, NULL, 0 },
 	{ "GET", "/v1/imports/{id}/errors", h_errors, NULL, 0 },
+	{ "GET", "/v1/imports/{id}/jobs", h_jobs, NULL, 0 },
 	{ "GET", "/v1/imports/{id}/failed-users", h_failed_users, NULL, 0 },
 };
 

@@ -4,6 +4,7 @@
  *   GET    /v1/imports                     list, newest first, paged
  *   GET    /v1/imports/{id}                one import object
  *   GET    /v1/imports/{id}/errors         per-user problems (JSON or NDJSON, streamed)
+ *   GET    /v1/imports/{id}/jobs           every Auth0 job of the import, paged
  *   GET    /v1/imports/{id}/failed-users   original records to fix and resubmit
  *   DELETE /v1/imports/{id}                cancel
  *

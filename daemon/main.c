@@ -129,7 +129,8 @@ static void app_reload(struct app *app)
 	app->cfg = n;
 	pipeline_set_config(app->pipeline, n);
 	intake_set_limits(app->intake, &(struct intake_limits){
-		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes });
+		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes,
+		.spool_retention = n->spool_retention });
 	log_info("main", "configuration reloaded (%zu tenant%s)", n->n_tenants, n->n_tenants == 1 ? "" : "s");
 }
 
@@ -222,6 +223,7 @@ int main(int argc, char **argv)
 	struct intake_limits limits = {
 		.max_users = app.cfg->max_users_per_import,
 		.chunk_bytes = app.cfg->chunk_bytes,
+		.spool_retention = app.cfg->spool_retention,
 	};
 	if ((r = intake_new(app.loop, app.store, app.cfg->state_dir, &limits, &app.intake)) < 0 ||
 	    (r = h_imports_new(app.store, app.intake, &app.imports)) < 0) {
@@ -238,6 +240,8 @@ int main(int argc, char **argv)
 		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
 		goto out;
 	}
+	if ((r = intake_sweep_start(app.intake)) < 0)
+		log_warn("queue", "spool retention sweep not started: %s, ignoring", uv_strerror(r));
 
 	struct api_server_options opts = {
 		.loop = app.loop,

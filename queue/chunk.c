@@ -44,7 +44,8 @@ bool chunk_transition_allowed(enum chunk_state from, enum chunk_state to)
 	case CHUNK_QUEUED:
 		return to == CHUNK_SUBMITTING || to == CHUNK_CANCELLED || to == CHUNK_FAILED;
 	case CHUNK_SUBMITTING:
-		return to == CHUNK_SUBMITTED || to == CHUNK_QUEUED || to == CHUNK_FAILED;
+		return to == CHUNK_SUBMITTED || to == CHUNK_QUEUED || to == CHUNK_FAILED ||
+		       to == CHUNK_CANCELLED;
 	case CHUNK_SUBMITTED:
 		return to == CHUNK_COMPLETED || to == CHUNK_FAILED;
 	case CHUNK_FAILED:
@@ -174,6 +175,16 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 	}
 	if (!chunk_transition_allowed(from, to))
 		return -EPERM;
+	if (to == CHUNK_QUEUED && from == CHUNK_SUBMITTING) {
+		/* Nothing more is submitted for an import being cancelled or
+		 * failed as a whole: the retry becomes a cancellation. */
+		struct import_row row;
+		r = import_load(db, import_id, &row);
+		if (r < 0)
+			return r;
+		if (row.state == IMPORT_CANCELLING || row.state == IMPORT_CANCELLED || row.state == IMPORT_FAILED)
+			to = CHUNK_CANCELLED;
+	}
 
 	switch (to) {
 	case CHUNK_SUBMITTING:

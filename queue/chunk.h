@@ -14,11 +14,11 @@
  * States and the only legal changes (chunk_set_state_tx refuses the others
  * with -EPERM and ignores a change to the same state, returning 1):
  *
- *     queued ──▶ submitting ──▶ submitted ──▶ completed
- *       │  ▲        │   │           │
- *       │  └────────┘   └──▶ failed ◀┘        (failed ──▶ queued: retry)
- *       ▼
- *    cancelled
+ *     queued     → submitting | cancelled | failed
+ *     submitting → submitted | queued (transient error) | failed | cancelled
+ *     submitted  → completed | failed
+ *     failed     → queued (operator retry)
+ *     completed, cancelled: final
  *
  *   queued      waiting for the scheduler (next_attempt_at, unix ms, says when
  *               it may go; 0 = at once).
@@ -37,7 +37,9 @@
  *               exhausted, or the Auth0 job failed): all its users count as
  *               failed with CHUNK_FAILED and last_error as the message.
  *   cancelled   the import was cancelled before the chunk left; its users
- *               count as not_submitted.
+ *               count as not_submitted. submitting → queued of a chunk whose
+ *               import is cancelling, cancelled or failed becomes
+ *               submitting → cancelled (nothing more is submitted).
  *
  * Every state change also re-derives the import's state in the same
  * transaction (import_refresh_tx), so the import never disagrees with its
@@ -133,7 +135,11 @@ int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		   int64_t *ret_new_no);
 
 /* Stores Auth0's errors for one user (original index `idx`); errors_json is
- * a JSON array of problems. A second call for the same user replaces it. */
+ * a JSON array of problems. A second call for the same user replaces it.
+ * Only users counted as failed belong here: a resubmitted chunk's "already
+ * exists" answers that count as inserted (assumed) are not stored. Users of
+ * a chunk that failed as a whole need no row: /errors and /failed-users
+ * derive their CHUNK_FAILED entries from the chunk's state and last_error. */
 int auth0_user_error_add_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 			    int64_t idx, const char *email, const char *user_id,
 			    const char *errors_json);

@@ -510,7 +510,8 @@ int import_cancel_tx(sqlite3 *db, const char *id, int64_t now, enum import_state
 
 #define IMPORT_ROW_COLUMNS "seq, id, state, tenant, created_at, max_errors, dry_run, on_invalid, " \
 	"coalesce(body_sha256, ''), coalesce(idempotency_key, ''), users_total, users_invalid, warnings_total, " \
-	"unsupported_hash, coalesce(strip_auth0_prefix, -1), coalesce(finished_at, 0)"
+	"unsupported_hash, coalesce(strip_auth0_prefix, -1), coalesce(finished_at, 0), connection_id, " \
+	"upsert, send_completion_email, coalesce(notify_url, '')"
 
 static void import_row_from(sqlite3_stmt *st, struct import_row *r)
 {
@@ -534,6 +535,10 @@ static void import_row_from(sqlite3_stmt *st, struct import_row *r)
 		 (const char *)sqlite3_column_text(st, 13));
 	r->strip_auth0_prefix = sqlite3_column_int(st, 14);
 	r->finished_at = sqlite3_column_int64(st, 15);
+	snprintf(r->connection_id, sizeof(r->connection_id), "%s", (const char *)sqlite3_column_text(st, 16));
+	r->upsert = sqlite3_column_int(st, 17) != 0;
+	r->send_completion_email = sqlite3_column_int(st, 18) != 0;
+	snprintf(r->notify_url, sizeof(r->notify_url), "%s", (const char *)sqlite3_column_text(st, 19));
 }
 
 int import_load(sqlite3 *db, const char *id, struct import_row *ret)
@@ -615,44 +620,94 @@ static json_object *json_text_or_null(sqlite3_stmt *st, int col)
 	return json_object_new_string((const char *)sqlite3_column_text(st, col));
 }
 
+static json_object *job_from_row(sqlite3_stmt *st)
+{
+	json_object *j = json_object_new_object();
+	const char *state = (const char *)sqlite3_column_text(st, 2);
+	json_object_object_add(j, "chunk", json_object_new_int64(sqlite3_column_int64(st, 0)));
+	json_object_object_add(j, "job_id", json_text_or_null(st, 1));
+	/* Auth0's job vocabulary: pending until it ends. */
+	const char *status = strcmp(state, "completed") == 0 ? "completed"
+			     : strcmp(state, "failed") == 0  ? "failed"
+							      : "pending";
+	json_object_object_add(j, "status", json_object_new_string(status));
+	int64_t users = sqlite3_column_int64(st, 3);
+	json_object_object_add(j, "users", json_object_new_int64(users));
+	if (strcmp(state, "completed") == 0) {
+		json_object *s = json_object_new_object();
+		json_object_object_add(s, "inserted", json_object_new_int64(sqlite3_column_int64(st, 4)));
+		json_object_object_add(s, "updated", json_object_new_int64(sqlite3_column_int64(st, 5)));
+		json_object_object_add(s, "failed", json_object_new_int64(sqlite3_column_int64(st, 6)));
+		json_object_object_add(s, "total", json_object_new_int64(users));
+		json_object_object_add(j, "summary", s);
+	} else {
+		json_object_object_add(j, "summary", NULL);
+	}
+	return j;
+}
+
+#define JOB_COLUMNS "chunk_no, job_id, state, users, summary_inserted, summary_updated, summary_failed"
+
 static int jobs_json(sqlite3 *db, const char *id, json_object *jobs)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "SELECT chunk_no, job_id, state, users, summary_inserted, summary_updated, "
-			    "summary_failed FROM chunks WHERE import_id = ?1 AND job_id IS NOT NULL "
+	int r = prepare(db, "SELECT " JOB_COLUMNS " FROM chunks WHERE import_id = ?1 AND job_id IS NOT NULL "
 			    "ORDER BY submitted_at DESC, chunk_no DESC LIMIT ?2", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, IMPORT_JOBS_MAX);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_object *j = json_object_new_object();
-		const char *state = (const char *)sqlite3_column_text(st, 2);
-		json_object_object_add(j, "chunk", json_object_new_int64(sqlite3_column_int64(st, 0)));
-		json_object_object_add(j, "job_id", json_text_or_null(st, 1));
-		/* Auth0's job vocabulary: pending until it ends. */
-		const char *status = strcmp(state, "completed") == 0 ? "completed"
-				     : strcmp(state, "failed") == 0  ? "failed"
-								      : "pending";
-		json_object_object_add(j, "status", json_object_new_string(status));
-		int64_t users = sqlite3_column_int64(st, 3);
-		json_object_object_add(j, "users", json_object_new_int64(users));
-		if (strcmp(state, "completed") == 0) {
-			json_object *s = json_object_new_object();
-			json_object_object_add(s, "inserted", json_object_new_int64(sqlite3_column_int64(st, 4)));
-			json_object_object_add(s, "updated", json_object_new_int64(sqlite3_column_int64(st, 5)));
-			json_object_object_add(s, "failed", json_object_new_int64(sqlite3_column_int64(st, 6)));
-			json_object_object_add(s, "total", json_object_new_int64(users));
-			json_object_object_add(j, "summary", s);
-		} else {
-			json_object_object_add(j, "summary", NULL);
-		}
-		json_object_array_add(jobs, j);
-	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_object_array_add(jobs, job_from_row(st));
 	r = rc == SQLITE_DONE ? 0 : sql_err(rc);
 	sqlite3_finalize(st);
 	return r;
+}
+
+int import_jobs_json(sqlite3 *db, const char *id, int64_t cursor, int limit, json_object **ret)
+{
+	sqlite3_stmt *st = NULL;
+	struct import_row row;
+	int64_t last = -1;
+	int n = 0, rc, r;
+	bool more = false;
+
+	r = import_load(db, id, &row);
+	if (r < 0)
+		return r;
+	r = prepare(db, "SELECT " JOB_COLUMNS " FROM chunks WHERE import_id = ?1 AND job_id IS NOT NULL "
+			"AND chunk_no > ?2 ORDER BY chunk_no LIMIT ?3", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, cursor);
+	sqlite3_bind_int(st, 3, limit + 1);
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	json_object_object_add(o, "jobs", arr);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == limit) {
+			more = true;
+			break;
+		}
+		last = sqlite3_column_int64(st, 0);
+		json_object_array_add(arr, job_from_row(st));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		json_object_put(o);
+		return sql_err(rc);
+	}
+	if (more) {
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%" PRId64, last);
+		json_object_object_add(o, "next_cursor", json_object_new_string(buf));
+	} else {
+		json_object_object_add(o, "next_cursor", NULL);
+	}
+	*ret = o;
+	return 0;
 }
 
 /* Seconds since the first submission, for the ETA; 0 when none yet. */

@@ -165,6 +165,10 @@ struct import_row {
 	char id[IMPORT_ID_LEN + 1];
 	enum import_state state;
 	char tenant[64];
+	char connection_id[72];
+	bool upsert;
+	bool send_completion_email;
+	char notify_url[2048];   /* "" when none */
 	int64_t created_at;
 	int64_t max_errors;
 	bool dry_run;
@@ -203,6 +207,13 @@ int import_json(sqlite3 *db, const char *id, bool with_jobs, int64_t now,
  */
 int import_list_json(sqlite3 *db, const char *state, const char *external_id,
 		     int64_t cursor, int limit, int64_t now, json_object **ret);
+
+/*
+ * GET /v1/imports/{id}/jobs: the chunks that have an Auth0 job, by chunk
+ * number, after `cursor` (a chunk number; -1 = from the start), at most
+ * limit. *ret = {"jobs": [...], "next_cursor": "..."|null}. -ENOENT.
+ */
+int import_jobs_json(sqlite3 *db, const char *id, int64_t cursor, int limit, json_object **ret);
 
 /* RFC 3339 UTC "2026-11-27T10:00:00Z" into buf (>= 21 bytes). */
 void import_format_time(int64_t t, char *buf, size_t len);

@@ -57,6 +57,12 @@ struct intake {
 	struct intake_limits limits;
 	struct intake_job *jobs;
 	bool stopping;
+	uv_timer_t sweep_timer;
+	bool sweep_started;
+	bool sweeping;          /* a sweep worker is running */
+	uv_work_t sweep_work;
+	uint64_t sweep_retention;
+	int sweep_removed;
 };
 
 static int64_t now_s(void)
@@ -134,11 +140,13 @@ void intake_set_limits(struct intake *in, const struct intake_limits *limits)
 void intake_stop(struct intake *in)
 {
 	in->stopping = true;
+	if (in->sweep_started && !uv_is_closing((uv_handle_t *)&in->sweep_timer))
+		uv_close((uv_handle_t *)&in->sweep_timer, NULL);
 }
 
 bool intake_busy(const struct intake *in)
 {
-	return in->jobs != NULL;
+	return in->jobs != NULL || in->sweeping;
 }
 
 void intake_free(struct intake *in)
@@ -854,4 +862,78 @@ out:
 		sqlite3_close(db);
 	free(set.v);
 	return r;
+}
+
+/* ---- retention sweep ---------------------------------------------------- */
+
+static int remove_tree(const char *path);
+
+static void sweep_work(uv_work_t *w)
+{
+	struct intake *in = w->data;
+	char path[1100];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	in->sweep_removed = 0;
+	snprintf(path, sizeof(path), "%s/%s", in->state_dir, STORE_DB_NAME);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, "SELECT id FROM imports WHERE finished_at IS NOT NULL "
+				   "AND finished_at < ?1", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, now_s() - (int64_t)in->sweep_retention);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		bool removed = false;
+		if (intake_upload_path(in->state_dir, id, path, sizeof(path)) == 0 && unlink(path) == 0)
+			removed = true;
+		if (intake_import_dir(in->state_dir, id, path, sizeof(path)) == 0) {
+			size_t l = strlen(path);
+			if (l + 8 < sizeof(path)) {
+				memcpy(path + l, "/chunks", 8);
+				if (remove_tree(path) == 0)
+					removed = true;
+			}
+		}
+		in->sweep_removed += removed;
+	}
+out:
+	sqlite3_finalize(st);
+	if (db)
+		sqlite3_close(db);
+}
+
+static void sweep_after(uv_work_t *w, int status)
+{
+	struct intake *in = w->data;
+	in->sweeping = false;
+	if (in->sweep_removed > 0)
+		log_info("queue", "spool retention: removed the files of %d ended imports", in->sweep_removed);
+}
+
+static void sweep_tick(uv_timer_t *t)
+{
+	struct intake *in = t->data;
+	if (in->sweeping || in->stopping)
+		return;
+	in->sweep_retention = in->limits.spool_retention;
+	in->sweep_work.data = in;
+	if (uv_queue_work(in->loop, &in->sweep_work, sweep_work, sweep_after) == 0)
+		in->sweeping = true;
+}
+
+int intake_sweep_start(struct intake *in)
+{
+	uint64_t every = in->limits.spool_retention < 60 ? in->limits.spool_retention : 60;
+	if (every == 0)
+		every = 1;
+	int r = uv_timer_init(in->loop, &in->sweep_timer);
+	if (r < 0)
+		return r;
+	in->sweep_timer.data = in;
+	in->sweep_started = true;
+	uv_unref((uv_handle_t *)&in->sweep_timer);
+	return uv_timer_start(&in->sweep_timer, sweep_tick, 1000, every * 1000);
 }

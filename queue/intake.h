@@ -49,6 +49,7 @@ struct intake;
 struct intake_limits {
 	uint64_t max_users;   /* max_users_per_import; 0 = none */
 	uint64_t chunk_bytes; /* 0 = users_chunk_budget_default() */
+	uint64_t spool_retention; /* seconds an ended import keeps its upload and chunk files */
 };
 
 /* What a validation came to; valid during the done callback only. */
@@ -95,6 +96,15 @@ void intake_detach(struct intake *in, const char *id, void *ctx);
 /* Live progress of a running validation: 0, or -ENOENT when not running. */
 int intake_progress(const struct intake *in, const char *id, uint64_t *ret_bytes_read,
 		    uint64_t *ret_bytes_total, uint64_t *ret_users, uint64_t *ret_invalid);
+
+/*
+ * Starts the retention sweep: every min(60 s, spool_retention) a uv worker
+ * removes the upload and the chunk files of imports that entered a terminal
+ * state more than spool_retention seconds ago (problems.ndjson stays, so
+ * /errors keeps answering; /failed-users answers 410 and a retry of such an
+ * import is impossible). The timer is closed by intake_stop().
+ */
+int intake_sweep_start(struct intake *in);
 
 /* Paths of an import's files into buf (-ENAMETOOLONG). */
 int intake_import_dir(const char *state_dir, const char *id, char *buf, size_t len);

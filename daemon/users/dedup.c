@@ -73,6 +73,26 @@ static int cmp_u64(const void *a, const void *b)
 static bool sorted_has(const struct dedup *d, uint64_t key)
 {
 	size_t lo = 0, hi = d->sorted_n;
+	/* Keys are uniform 64-bit hashes: start where the key should sit and
+	 * widen a window around it (a few probes instead of ~log2 n misses). */
+	if (d->sorted_n > 64) {
+		size_t guess = (size_t)(((unsigned __int128)key * d->sorted_n) >> 64);
+		size_t step = 32;
+		for (;;) {
+			size_t a = guess > step ? guess - step : 0;
+			size_t b = guess + step < d->sorted_n ? guess + step : d->sorted_n;
+			bool left_ok = a == 0 || d->sorted[a - 1] < key;
+			bool right_ok = b == d->sorted_n || d->sorted[b] >= key;
+			if (left_ok && right_ok) {
+				lo = a;
+				hi = b;
+				break;
+			}
+			if (step >= d->sorted_n)
+				break;
+			step *= 4;
+		}
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (d->sorted[mid] < key)

@@ -117,9 +117,13 @@ const char *hint_property(const char *name, const char *const *candidates, size_
 		if (lc == SIZE_MAX)
 			continue;
 		size_t d = hint_distance(fn, fc);
-		if (d <= maxd && d < best_d && d < lc) {
+		if (d > maxd || d >= lc)
+			continue;
+		/* Ties go to a candidate the name begins ("utf16" → "utf16le"). */
+		size_t score = d * 2 + (strncmp(fc, fn, ln) == 0 ? 0 : 1);
+		if (score < best_d) {
 			best = candidates[i];
-			best_d = d;
+			best_d = score;
 		}
 	}
 	return best;

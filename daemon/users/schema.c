@@ -132,8 +132,9 @@ const struct schema_table schema_user = { "user", user_props, COUNT(user_props),
 
 const struct schema_prop *schema_find(const struct schema_table *t, const char *name)
 {
+	/* Tables are small (at most 17): compare the first byte before the rest. */
 	for (size_t i = 0; i < t->n; i++)
-		if (strcmp(t->props[i].name, name) == 0)
+		if (t->props[i].name[0] == name[0] && strcmp(t->props[i].name, name) == 0)
 			return &t->props[i];
 	return NULL;
 }

@@ -137,7 +137,7 @@ static bool kind_matches(enum schema_kind k, struct json_object *o)
 static bool in_list(const char *s, const char *const *list)
 {
 	for (; *list; list++)
-		if (strcmp(s, *list) == 0)
+		if ((*list)[0] == s[0] && strcmp(s, *list) == 0)
 			return true;
 	return false;
 }
@@ -223,9 +223,13 @@ static void validate_object(struct validate *v, struct json_object *obj,
 {
 	char sub[VALIDATE_PATH_MAX];
 
+	uint64_t present = 0; /* bit i: t->props[i] seen */
+
 	json_object_object_foreach(obj, key, val) {
 		const struct schema_prop *p = schema_find(t, key);
 		validate_path_join(sub, sizeof(sub), path, key);
+		if (p)
+			present |= (uint64_t)1 << (p - t->props);
 		if (!p) {
 			const char *h = hint_property(key, t->names, t->n);
 			char hb[128];
@@ -239,9 +243,7 @@ static void validate_object(struct validate *v, struct json_object *obj,
 		validate_prop(v, p, sub, val);
 	}
 	for (size_t i = 0; i < t->n; i++) {
-		if (!t->props[i].required)
-			continue;
-		if (json_object_object_get_ex(obj, t->props[i].name, NULL))
+		if (!t->props[i].required || (present & ((uint64_t)1 << i)))
 			continue;
 		validate_path_join(sub, sizeof(sub), path, t->props[i].name);
 		ERROR(v, sub, "OBJECT_REQUIRED", NULL, "Missing required property: %s", t->props[i].name);

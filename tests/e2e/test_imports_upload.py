@@ -6,7 +6,7 @@ import os
 import sys
 import unittest
 
-from imports_helpers import (CONNECTION, Daemon, check_invariant, gz, post_form, post_raw,
+from imports_helpers import (CONNECTION, QUEUED, Daemon, check_invariant, gz, post_form, post_raw,
                              user, users_array, users_ndjson)
 
 
@@ -26,7 +26,7 @@ class ImportsUpload(unittest.TestCase):
     def test_multipart_json_array_queued(self):
         status, hdrs, o = post_form(self.d, users_array(30), {"external_id": "batch-1"})
         self.assertEqual(status, 202, o)
-        self.assertEqual(o["state"], "queued")
+        self.assertIn(o["state"], QUEUED)
         self.assertTrue(o["id"].startswith("imp_") and len(o["id"]) == 20)
         self.assertEqual(hdrs["location"], "/v1/imports/" + o["id"])
         self.assertEqual(o["users"]["total"], 30)
@@ -35,9 +35,12 @@ class ImportsUpload(unittest.TestCase):
         self.assertEqual(o["external_id"], "batch-1")
         self.assertEqual(o["jobs"], [])
         check_invariant(o)
+        status, jobs = self.d.get_json("/v1/imports/%s/jobs" % o["id"])
+        self.assertEqual(status, 200, jobs)
+        self.assertEqual(jobs, {"jobs": [], "next_cursor": None})
         status, again = self.d.get_json("/v1/imports/" + o["id"])
         self.assertEqual(status, 200)
-        self.assertEqual(again["state"], "queued")
+        self.assertIn(again["state"], QUEUED)
         self.assertEqual(again["connection_id"], CONNECTION)
 
     def test_raw_ndjson_and_gzip(self):
@@ -54,8 +57,8 @@ class ImportsUpload(unittest.TestCase):
     def test_wait_zero_answers_validating(self):
         status, _, o = post_raw(self.d, users_array(10), query="wait=0")
         self.assertEqual(status, 202, o)
-        self.assertIn(o["state"], ("validating", "queued"))
-        done = self.d.wait_state(o["id"], ("queued",))
+        self.assertIn(o["state"], ("validating",) + QUEUED)
+        done = self.d.wait_state(o["id"], QUEUED)
         check_invariant(done)
 
     def invalid_file(self):
@@ -89,7 +92,7 @@ class ImportsUpload(unittest.TestCase):
         hint = [p for p in e["errors"][0]["errors"] if p["code"] == "UNKNOWN_PROPERTY"][0]
         self.assertIn("email", hint["hint"])
 
-        status, hdrs, data = self.d.request("GET", "/v1/imports/%s/errors?format=ndjson" % imp)
+        status, hdrs, data = self.d.call("GET", "/v1/imports/%s/errors?format=ndjson" % imp)
         self.assertEqual(status, 200)
         lines = [json.loads(x) for x in data.decode().splitlines()]
         self.assertEqual([x["index"] for x in lines], [1, 3])
@@ -99,7 +102,7 @@ class ImportsUpload(unittest.TestCase):
         self.assertEqual(w["warnings"], [])
 
         # the failed users come back byte for byte (whitespace aside), ready to fix
-        status, hdrs, data = self.d.request("GET", "/v1/imports/%s/failed-users" % imp)
+        status, hdrs, data = self.d.call("GET", "/v1/imports/%s/failed-users" % imp)
         self.assertEqual(status, 200, data)
         back = json.loads(data)
         self.assertEqual(back, [{"email": "not-an-email", "emial": "x"},
@@ -108,7 +111,7 @@ class ImportsUpload(unittest.TestCase):
     def test_skip_invalid_queues_the_rest(self):
         status, _, o = post_form(self.d, self.invalid_file(), {"on_invalid": "skip"})
         self.assertEqual(status, 202, o)
-        self.assertEqual(o["state"], "queued")
+        self.assertIn(o["state"], QUEUED)
         self.assertEqual(o["users"]["invalid"], 2)
         self.assertEqual(o["users"]["pending"], 3)
         check_invariant(o)
@@ -161,7 +164,7 @@ class ImportsUpload(unittest.TestCase):
             status, _, p = post_raw(self.d, users_array(1), query=q)
             self.assertEqual(status, 400, (q, p))
             self.assertEqual(p["type"], "/problems/bad-field")
-        status, hdrs, data = self.d.request(
+        status, hdrs, data = self.d.call(
             "POST", "/v1/imports", body=users_array(1), headers={"Content-Type": "application/json"})
         self.assertEqual(status, 400)
         self.assertIn("connection_id", json.loads(data)["detail"])
@@ -208,19 +211,21 @@ class ImportsUpload(unittest.TestCase):
     def test_cancel(self):
         status, _, o = post_raw(self.d, users_array(3, start=300))
         self.assertEqual(status, 202, o)
-        status, hdrs, data = self.d.request("DELETE", "/v1/imports/" + o["id"])
+        status, hdrs, data = self.d.call("DELETE", "/v1/imports/" + o["id"])
         self.assertEqual(status, 202, data)
         c = json.loads(data)
         self.assertIn(c["state"], ("cancelling", "cancelled"))
-        self.assertEqual(c["users"]["not_submitted"], 3)
-        self.assertEqual(c["chunks"]["cancelled"], 1)
+        if c["state"] == "cancelled":
+            self.assertEqual(c["users"]["not_submitted"], 3)
+            self.assertEqual(c["chunks"]["cancelled"], 1)
         check_invariant(c)
-        status, _, data = self.d.request("DELETE", "/v1/imports/" + o["id"])
-        self.assertEqual(status, 200, data)
+        if c["state"] == "cancelled":
+            status, _, data = self.d.call("DELETE", "/v1/imports/" + o["id"])
+            self.assertEqual(status, 200, data)
         status, _, p = post_raw(self.d, users_array(1, start=400), query="dry_run=true")
-        status, _, data = self.d.request("DELETE", "/v1/imports/" + p["id"])
+        status, _, data = self.d.call("DELETE", "/v1/imports/" + p["id"])
         self.assertEqual(status, 409, data)
-        status, _, data = self.d.request("DELETE", "/v1/imports/imp_0000000000000000")
+        status, _, data = self.d.call("DELETE", "/v1/imports/imp_0000000000000000")
         self.assertEqual(status, 404, data)
 
     def test_not_found(self):

@@ -253,6 +253,21 @@ static void test_cancel_and_fail(void **state)
 	assert_int_equal(u.not_submitted, 20);
 	assert_int_equal(import_cancel_tx(db, a, 201, &st), 1);
 
+	/* a transient error while cancelling: the chunk is cancelled, not retried */
+	{
+		const char *e = "imp_000000000000000e";
+		make_queued(db, e, 1);
+		assert_int_equal(chunk_set_state_tx(db, e, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+		assert_int_equal(import_cancel_tx(db, e, 201, &st), 0);
+		assert_int_equal(st, IMPORT_CANCELLING);
+		struct chunk_update again = { .error = "503", .next_attempt_at_ms = 1 };
+		assert_int_equal(chunk_set_state_tx(db, e, 0, CHUNK_QUEUED, &again, 202, NULL), 0);
+		assert_int_equal(state_of(db, e), IMPORT_CANCELLED);
+		check_invariant(db, e, &u);
+		assert_int_equal(u.not_submitted, 10);
+		assert_int_equal(u.pending, 0);
+	}
+
 	/* a job in flight: cancelling until it ends */
 	make_queued(db, b, 2);
 	assert_int_equal(chunk_set_state_tx(db, b, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
@@ -345,6 +360,23 @@ static void test_json(void **state)
 	assert_int_equal(json_object_get_int64(json_object_object_get(o, "eta_seconds")), 20);
 	assert_string_equal(json_object_get_string(json_object_object_get(o, "created_at")), "1970-01-01T00:01:40Z");
 	json_object_put(o);
+
+	/* every job, paged by chunk number */
+	assert_int_equal(chunk_set_state_tx(db, id, 1, CHUNK_SUBMITTING, NULL, 211, NULL), 0);
+	struct chunk_update sub1 = { .job_id = "job_y" };
+	assert_int_equal(chunk_set_state_tx(db, id, 1, CHUNK_SUBMITTED, &sub1, 212, NULL), 0);
+	assert_int_equal(import_jobs_json(db, id, -1, 1, &o), 0);
+	json_object *jarr = json_object_object_get(o, "jobs");
+	assert_int_equal(json_object_array_length(jarr), 1);
+	assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(jarr, 0), "job_id")), "job_x");
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "next_cursor")), "0");
+	json_object_put(o);
+	assert_int_equal(import_jobs_json(db, id, 0, 1, &o), 0);
+	jarr = json_object_object_get(o, "jobs");
+	assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(jarr, 0), "status")), "pending");
+	assert_null(json_object_object_get(o, "next_cursor"));
+	json_object_put(o);
+	assert_int_equal(import_jobs_json(db, "imp_missing", -1, 10, &o), -ENOENT);
 
 	/* list paging, newest first */
 	char ids[5][IMPORT_ID_LEN + 1];
