@@ -263,6 +263,46 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig)
 	uv_timer_start(&sc->timer, on_timer, backoff, 0);
 }
 
+extern char **environ;
+
+static void env_free(char **env)
+{
+	if (!env)
+		return;
+	for (char **e = env; *e; e++) {
+		if (strncmp(*e, "SANDBOX_CLIENT_SECRET=", 22) == 0)
+			explicit_bzero(*e, strlen(*e));
+		free(*e);
+	}
+	free(env);
+}
+
+/* The daemon's environment plus SANDBOX_CLIENT_SECRET (malloc'd, NULL on
+ * failure). */
+static char **child_env(const struct sandbox_child *sc)
+{
+	size_t n = 0, k = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(environ[i], "SANDBOX_CLIENT_SECRET=", 22) == 0)
+			continue;
+		if (!(env[k++] = strdup(environ[i])))
+			goto fail;
+	}
+	if (asprintf(&env[k], "SANDBOX_CLIENT_SECRET=%s", secret_value(sc->client_secret)) < 0) {
+		env[k] = NULL;
+		goto fail;
+	}
+	return env;
+fail:
+	env_free(env);
+	return NULL;
+}
+
 static int spawn_run(struct sandbox_child *sc)
 {
 	char *args[MAX_ARGS + 1];
@@ -273,8 +313,6 @@ static int spawn_run(struct sandbox_child *sc)
 	args[n++] = sc->listen;
 	args[n++] = "--client-id";
 	args[n++] = sc->client_id;
-	args[n++] = "--client-secret";
-	args[n++] = (char *)secret_value(sc->client_secret);
 	args[n++] = "--exit-with-parent";
 	if (sc->extra && (extra = strdup(sc->extra))) {
 		char *save = NULL;
@@ -284,8 +322,11 @@ static int spawn_run(struct sandbox_child *sc)
 	}
 	args[n] = NULL;
 
-	struct run *run = calloc(1, sizeof(*run));
+	/* the secret goes through the environment: a command line is public */
+	char **env = child_env(sc);
+	struct run *run = env ? calloc(1, sizeof(*run)) : NULL;
 	if (!run) {
+		env_free(env);
 		free(extra);
 		snprintf(sc->err, sizeof(sc->err), "out of memory");
 		return -ENOMEM;
@@ -295,6 +336,7 @@ static int spawn_run(struct sandbox_child *sc)
 	if (r < 0) {
 		free(run);
 		free(extra);
+		env_free(env);
 		snprintf(sc->err, sizeof(sc->err), "pipe: %s", uv_strerror(r));
 		return r;
 	}
@@ -307,12 +349,13 @@ static int spawn_run(struct sandbox_child *sc)
 		{ .flags = UV_INHERIT_FD, .data.fd = 2 },
 	};
 	uv_process_options_t opt = {
-		.exit_cb = on_child_exit, .file = sc->bin, .args = args, .cwd = sc->dir,
+		.exit_cb = on_child_exit, .file = sc->bin, .args = args, .env = env, .cwd = sc->dir,
 		.stdio_count = 3, .stdio = stdio,
 	};
 	sc->run = run;
 	r = uv_spawn(sc->loop, &run->proc, &opt);
 	free(extra);
+	env_free(env);
 	if (r < 0) {
 		snprintf(sc->err, sizeof(sc->err), "cannot start %s: %s", sc->bin, uv_strerror(r));
 		/* a failed uv_spawn still needs its handle closed */

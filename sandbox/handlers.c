@@ -418,7 +418,11 @@ static void handle_import(struct tenant *t, const struct request *in, int64_t no
 	json_object *form = json_object_new_object();
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(parts[i].name, "users") == 0) {
+			char hex[17];
+			snprintf(hex, sizeof(hex), "%016llx",
+				 (unsigned long long)sbx_hash64(parts[i].data, parts[i].len));
 			json_object_object_add(form, "users_bytes", json_object_new_int64((int64_t)parts[i].len));
+			json_object_object_add(form, "users_hash", json_object_new_string(hex));
 		} else if (parts[i].len <= 256) {
 			char *s = part_string(&parts[i]);
 			if (s)

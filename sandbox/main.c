@@ -1,7 +1,8 @@
 /*
  * auth0-sandbox — an Auth0 Management API emulator for tests and
  * `auth0-importd --sandbox` rehearsals (API.md, "The sandbox emulator's
- * command line"). Loopback only. Prints one JSON ready line on stdout, then
+ * command line"). Loopback only. Without --client-secret, the secret comes
+ * from the environment variable SANDBOX_CLIENT_SECRET, else it is random. Prints one JSON ready line on stdout, then
  * logs to stderr; SIGTERM or SIGINT stops it with exit 0. Exit 2: bad
  * command line; exit 1: cannot listen.
  */
@@ -305,8 +306,13 @@ int main(int argc, char **argv)
 	}
 	if (!c.opt.client_id)
 		c.opt.client_id = random_string(32);
-	if (!c.opt.client_secret)
-		c.opt.client_secret = random_string(64);
+	if (!c.opt.client_secret) {
+		/* a supervisor passes it here rather than on the command line,
+		 * which every local user can read */
+		const char *env = getenv("SANDBOX_CLIENT_SECRET");
+		c.opt.client_secret = env && *env ? strdup(env) : random_string(64);
+		unsetenv("SANDBOX_CLIENT_SECRET");
+	}
 	if (!c.opt.scopes)
 		c.opt.scopes = strdup("create:users read:users delete:users");
 
@@ -349,7 +355,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	print_ready(t);
-	log_info("sandbox", "listening on %s (rate %g/s, burst %d, %g ms per user, %d active jobs)",
+	log_info("sandbox", "Auth0 emulator serving at %s (rate %g/s, burst %d, %g ms per user, %d active jobs)",
 		 base, c.opt.rate, c.opt.burst, c.opt.ms_per_user, c.opt.max_active_jobs);
 	int sig = 0;
 	sigwait(&set, &sig);

@@ -578,10 +578,13 @@ static void process_import(struct tenant *t, struct job *j, int64_t now)
 			j->updated++;
 			continue;
 		}
-		struct user *other = by_email ? by_email :
-			user_by(t, c, t->by_uid[c], "user_id", uid, false) ?:
-			user_by(t, c, t->by_username[c], "username", uname, true) ?:
-			user_by(t, c, t->by_phone[c], "phone_number", phone, false);
+		struct user *other = by_email;
+		if (!other)
+			other = user_by(t, c, t->by_uid[c], "user_id", uid, false);
+		if (!other)
+			other = user_by(t, c, t->by_username[c], "username", uname, true);
+		if (!other)
+			other = user_by(t, c, t->by_phone[c], "phone_number", phone, false);
 		if (other) {
 			if (j->upsert)
 				add_failure(j, user, one_error("CONFLICT",
@@ -774,7 +777,8 @@ void tenant_export_location(struct tenant *t, const struct job *j, int64_t now, 
 			    size_t size)
 {
 	char material[128];
-	long long expires = (long long)(now / 1000 + t->opt.export_url_ttl);
+	/* whole seconds, rounded up: a link is valid for at least the ttl */
+	long long expires = (long long)((now + (int64_t)t->opt.export_url_ttl * 1000 + 999) / 1000);
 	snprintf(material, sizeof(material), "%s|%s|%lld", t->sign_key, j->id, expires);
 	unsigned long long sig = (unsigned long long)sbx_hash64(material, strlen(material));
 	snprintf(buf, size, "%s/__exports/%s.%s.gz?Expires=%lld&Signature=%016llx", t->base_url,

@@ -1,47 +1,29 @@
-"""Starts auth0-sandbox for the e2e tests and talks to it (stdlib only).
-
-Sandbox(args) starts the binary (env SANDBOX_BIN) on a free loopback port,
-reads its ready line, and on stop() sends SIGTERM, expects exit 0 and fails
-on sanitizer reports in stderr.
-"""
+"""auth0-sandbox helpers for the e2e tests, on top of harness.Sandbox:
+a started emulator with known credentials, Auth0-side helpers (token,
+submit an import, wait for a job) and admin helpers (stats, users)."""
 import gzip
 import json
-import os
-import signal
-import subprocess
-import tempfile
+import shutil
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
-SANDBOX_BIN = os.environ.get("SANDBOX_BIN", "build/sandbox/auth0-sandbox")
+import harness
+
 FAST = ["--rate", "20", "--burst", "20", "--ms-per-user", "0.1"]
 CONN = "con_SandboxUsers0001"
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
-
-
-class Response:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = {k.lower(): v for k, v in headers.items()}
-        self.body = body
-
-    def json(self):
-        return json.loads(self.body)
+SANDBOX_BIN = harness.os.environ.get("SANDBOX_BIN", "auth0-sandbox")
 
 
 def request(method, url, body=None, headers=None, timeout=10):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return Response(r.status, dict(r.headers), r.read())
-    except urllib.error.HTTPError as e:
-        return Response(e.code, dict(e.headers), e.read())
+    """Any http:// URL (an export's location link, say)."""
+    u = urllib.parse.urlsplit(url)
+    path = u.path + ("?" + u.query if u.query else "")
+    return harness.http_request(u.netloc, method, path, body, headers, timeout)
 
 
 def multipart(fields, boundary="sbxBoundary7MA4YWxkTrZu0gW"):
-    """fields: list of (name, value bytes/str, filename or None)."""
+    """fields: list of (name, value bytes/str, filename or None), in order
+    and byte-exact (the 413 boundary test counts every byte)."""
     out = b""
     for name, value, filename in fields:
         if isinstance(value, str):
@@ -57,49 +39,33 @@ def multipart(fields, boundary="sbxBoundary7MA4YWxkTrZu0gW"):
     return out, f"multipart/form-data; boundary={boundary}"
 
 
-class Sandbox:
+class Sandbox(harness.Sandbox):
+    """Started on construction; usable with `with` or stop()."""
+
     def __init__(self, args=None, client_id="test-client", client_secret="test-secret"):
-        self.stderr = tempfile.TemporaryFile()
-        cmd = [SANDBOX_BIN, "--client-id", client_id, "--client-secret", client_secret]
-        cmd += FAST if args is None else args
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr)
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait(5)
-            raise AssertionError("no ready line: " + self.read_stderr())
-        self.ready = json.loads(line)
-        self.base = self.ready["base_url"]
+        super().__init__(args=["--client-id", client_id, "--client-secret", client_secret]
+                         + (FAST if args is None else list(args)))
         self.client_id = client_id
         self.client_secret = client_secret
         self._token = None
+        self.start()
 
-    def read_stderr(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace")
+    @property
+    def ready(self):
+        return self.info
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(15)
-        err = self.read_stderr()
-        self.proc.stdout.close()
-        self.stderr.close()
-        for mark in SANITIZER_MARKS:
-            assert mark not in err, err
-        assert rc == 0, f"exit {rc}: {err}"
+    @property
+    def base(self):
+        return self.base_url
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        if exc[0] is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc.stdout.close()
-            self.stderr.close()
-            return False
-        self.stop()
-        return False
+    def stop(self, timeout=10):
+        try:
+            super().stop(timeout)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     # --- the Auth0 side
     def token_response(self, **over):
@@ -126,9 +92,6 @@ class Sandbox:
 
     def api(self, method, path, body=None, headers=None, token=None):
         h = self.auth(token)
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
         h.update(headers or {})
         return request(method, self.base + path, body, h)
 
@@ -141,17 +104,13 @@ class Sandbox:
                         token=token)
 
     def wait_job(self, job_id, timeout=10, token=None):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def done():
             r = self.api("GET", f"/api/v2/jobs/{job_id}", token=token)
-            if r.status == 200 and r.json()["status"] in ("completed", "failed"):
-                return r.json()
             if r.status == 429:
-                time.sleep(0.05)
-                continue
+                return None
             assert r.status == 200, (r.status, r.body)
-            time.sleep(0.02)
-        raise AssertionError(f"job {job_id} did not finish")
+            return r.json() if r.json()["status"] in ("completed", "failed") else None
+        return harness.wait_for(done, timeout, what=f"job {job_id}")
 
     def import_users(self, users, **extra):
         r = self.submit(users, **extra)
@@ -160,9 +119,7 @@ class Sandbox:
 
     # --- the admin side
     def admin(self, method, what, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        r = request(method, self.base + "/__sandbox/" + what, data,
-                    {"Content-Type": "application/json"} if data else {})
+        r = super().admin(method, what, body)
         assert r.status == 200, (what, r.status, r.body)
         return r.json()
 

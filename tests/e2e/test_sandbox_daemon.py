@@ -5,44 +5,12 @@ daemon."""
 import json
 import os
 import signal
-import socket
 import stat
-import subprocess
-import tempfile
-import time
 import unittest
-import urllib.error
-import urllib.request
 
-IMPORTD_BIN = os.environ.get("IMPORTD_BIN", "build/auth0-importd")
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+from harness import Daemon, http_request, run_to_exit, wait_for
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url, timeout=5):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-def wait_for(pred, timeout=15, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-            if v:
-                return v
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+FAST = {"IMPORTD_SANDBOX_ARGS": "--rate 20 --burst 20 --ms-per-user 0.1"}
 
 
 def children(pid):
@@ -53,83 +21,73 @@ def children(pid):
     return out
 
 
+def emulator_answers(base):
+    try:
+        return http_request(base[len("http://"):], "GET", "/__sandbox/stats", timeout=2).status == 200
+    except OSError:
+        return False
+
+
 class SandboxFlag(unittest.TestCase):
-    def start(self, env_extra, state):
-        port = free_port()
-        env = dict(os.environ)
-        env.update(env_extra)
-        self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([IMPORTD_BIN, "--sandbox", "--state-dir", state,
-                                      "--listen", f"127.0.0.1:{port}"],
-                                     stdout=subprocess.DEVNULL, stderr=self.err, env=env)
-        return f"http://127.0.0.1:{port}"
-
-    def stderr(self):
-        self.err.seek(0)
-        return self.err.read().decode(errors="replace")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(20)
-        text = self.stderr()
-        self.err.close()
-        for mark in SANITIZER_MARKS:
-            self.assertNotIn(mark, text)
-        return rc, text
-
     def test_emulator_is_tenant_default(self):
-        with tempfile.TemporaryDirectory() as state:
-            os.makedirs(os.path.join(state, "sandbox"))
-            with open(os.path.join(state, "sandbox", "stale"), "w") as f:
-                f.write("left over")
-            api = self.start({"AUTH0_DOMAIN": "example.eu.auth0.com",
-                              "AUTH0_CLIENT_ID": "real-client",
-                              "AUTH0_CLIENT_SECRET": "real-secret-value",
-                              "IMPORTD_SANDBOX_ARGS": "--rate 20 --burst 20 --ms-per-user 0.1"},
-                             state)
-            try:
-                wait_for(lambda: get(api + "/readyz")[0] == 200, what="/readyz")
-                status = json.loads(get(api + "/v1/status")[1])
-                self.assertTrue(status["sandbox"])
-                [tenant] = [t for t in status["tenants"] if t["name"] == "default"]
-                base = tenant["base_url"]
-                self.assertRegex(base, r"^http://127\.0\.0\.1:\d+$")
-                self.assertIsNone(tenant["audience"])
-                self.assertNotIn("real-secret-value", json.dumps(status))
-                # the emulator answers there, with its admin API
-                code, body = get(base + "/__sandbox/stats")
-                self.assertEqual(code, 200)
-                # its state dir was emptied at start, and is private
-                sdir = os.path.join(state, "sandbox")
-                self.assertEqual(os.listdir(sdir), [])
-                self.assertEqual(stat.S_IMODE(os.stat(sdir).st_mode), 0o700)
-                text = self.stderr()
-                self.assertIn("AUTH0_DOMAIN", text)
-                self.assertIn("AUTH0_CLIENT_SECRET", text)
-                self.assertNotIn("real-secret-value", text)
+        env = dict(FAST, AUTH0_DOMAIN="example.eu.auth0.com", AUTH0_CLIENT_ID="real-client",
+                   AUTH0_CLIENT_SECRET="real-secret-value")
+        d = Daemon(args=["--sandbox"], env=env)
+        sdir = os.path.join(d.state_dir, "sandbox")
+        os.makedirs(sdir)
+        with open(os.path.join(sdir, "stale"), "w") as f:
+            f.write("left over")
+        with d:
+            status = d.get("/v1/status").json()
+            self.assertTrue(status["sandbox"])
+            [tenant] = [t for t in status["tenants"] if t["name"] == "default"]
+            base = tenant["base_url"]
+            self.assertRegex(base, r"^http://127\.0\.0\.1:\d+$")
+            self.assertNotEqual(base, d.base_url)
+            self.assertIsNone(tenant["audience"])
+            self.assertTrue(tenant["credentials_configured"])
+            self.assertNotIn("real-secret-value", json.dumps(status))
+            self.assertTrue(emulator_answers(base))
+            # its state dir was emptied at start, and is private
+            self.assertEqual(os.listdir(sdir), [])
+            self.assertEqual(stat.S_IMODE(os.stat(sdir).st_mode), 0o700)
+            text = d.stderr()
+            self.assertIn("AUTH0_DOMAIN", text)
+            self.assertIn("AUTH0_CLIENT_SECRET", text)
+            self.assertNotIn("real-secret-value", text)
 
-                # it dies: the daemon restarts it on the same base URL
-                [child] = children(self.proc.pid)
-                os.kill(child, signal.SIGKILL)
-                wait_for(lambda: children(self.proc.pid) and children(self.proc.pid) != [child]
-                         and get(base + "/__sandbox/stats")[0] == 200, what="restart")
-                self.assertIn("restarting", self.stderr())
-                self.assertEqual(json.loads(get(api + "/v1/status")[1])["tenants"][0]["base_url"], base)
-            finally:
-                rc, text = self.stop()
-            self.assertEqual(rc, 0, text)
-            with self.assertRaises(OSError):
-                get(base + "/__sandbox/stats", timeout=2)
+            # it dies: the daemon restarts it on the same base URL
+            [child] = children(d.proc.pid)
+            os.kill(child, signal.SIGKILL)
+            wait_for(lambda: children(d.proc.pid) not in ([], [child]) and emulator_answers(base),
+                     15, what="the emulator's restart")
+            self.assertIn("restarting", d.stderr())
+            self.assertEqual(d.get("/v1/status").json()["tenants"][0]["base_url"], base)
+        # the daemon stopped with exit 0 (checked by Daemon), and took the emulator along
+        self.assertFalse(emulator_answers(base))
+
+    def test_config_tenant_is_ignored_and_reload_keeps_the_emulator(self):
+        config = ("[tenant.default]\ndomain = real-tenant.eu.auth0.com\nclient_id = abc\n"
+                  "client_secret = config-secret-value\n"
+                  "[tenant.source]\ndomain = old-tenant.eu.auth0.com\n")
+        with Daemon(args=["--sandbox"], env=FAST, config=config) as d:
+            tenants = {t["name"]: t for t in d.get("/v1/status").json()["tenants"]}
+            base = tenants["default"]["base_url"]
+            self.assertTrue(base.startswith("http://127.0.0.1:"))
+            self.assertEqual(tenants["source"]["base_url"], "https://old-tenant.eu.auth0.com")
+            self.assertIn("[tenant.default] of " + d.config_path, d.stderr())
+            d.signal(signal.SIGHUP)
+            wait_for(lambda: "configuration reloaded" in d.stderr(), 10, what="the reload")
+            tenants = {t["name"]: t for t in d.get("/v1/status").json()["tenants"]}
+            self.assertEqual(tenants["default"]["base_url"], base)
+            self.assertNotIn("config-secret-value", d.stderr())
 
     def test_an_emulator_that_cannot_start_fails_clearly(self):
-        with tempfile.TemporaryDirectory() as state:
-            self.start({"SANDBOX_BIN": "/bin/false"}, state)
-            rc = self.proc.wait(20)
-            text = self.stderr()
-            self.err.close()
-            self.assertEqual(rc, 1, text)
-            self.assertIn("/bin/false", text)
-            self.assertIn("before it was ready", text)
+        code, err = run_to_exit(["--sandbox", "--listen", "127.0.0.1:0"],
+                                env={"SANDBOX_BIN": "/bin/false"}, timeout=20)
+        self.assertEqual(code, 1, err)
+        self.assertIn("/bin/false", err)
+        self.assertIn("before it was ready", err)
 
 
 if __name__ == "__main__":

@@ -14,25 +14,27 @@ FASTER = ["--rate", "1000", "--burst", "1000", "--ms-per-user", "0.1"]
 
 class RateLimit(unittest.TestCase):
     def test_headers_and_global_limit(self):
-        with Sandbox(["--rate", "2", "--burst", "3", "--ms-per-user", "0.1"]) as s:
+        with Sandbox(["--rate", "0.5", "--burst", "3", "--ms-per-user", "0.1"]) as s:
             tok = s.token()                          # takes one token
             seen = []
-            for _ in range(3):
+            for _ in range(8):
                 r = s.api("GET", "/api/v2/jobs/job_AAAAAAAAAAAAAAAA", token=tok)
                 seen.append(r)
+                if r.status == 429:
+                    break
             self.assertEqual(seen[0].status, 404)
             self.assertEqual(seen[0].headers["x-ratelimit-limit"], "3")
-            self.assertEqual(int(seen[0].headers["x-ratelimit-remaining"]), 1)
-            limited = [r for r in seen if r.status == 429]
-            self.assertTrue(limited)
-            r = limited[0]
+            self.assertIn(int(seen[0].headers["x-ratelimit-remaining"]), (1, 2))
+            r = seen[-1]
+            self.assertEqual(r.status, 429)
             self.assertEqual(r.json(), {"statusCode": 429, "error": "Too Many Requests",
                                         "message": "Global limit has been reached",
                                         "errorCode": "too_many_requests"})
             self.assertNotIn("retry-after", r.headers)
+            self.assertEqual(r.headers["x-ratelimit-remaining"], "0")
             reset = int(r.headers["x-ratelimit-reset"])
             self.assertGreaterEqual(reset, int(time.time()))
-            self.assertLessEqual(reset, int(time.time()) + 2)
+            self.assertLessEqual(reset, int(time.time()) + 3)
             # the admin API is never rate-limited
             for _ in range(5):
                 s.stats()
@@ -56,7 +58,7 @@ class RateLimit(unittest.TestCase):
             s.token_response()
             r = s.token_response()
             self.assertEqual(r.status, 429)
-            self.assertEqual(r.headers["retry-after"], "2")
+            self.assertIn(r.headers["retry-after"], ("1", "2"))
             self.assertEqual(r.json()["message"], "Global limit has been reached")
 
 
@@ -151,6 +153,7 @@ class Faults(unittest.TestCase):
             form = imports[0]["form"]
             self.assertEqual(form["send_completion_email"], "false")
             self.assertEqual(form["connection_id"], CONN)
+            self.assertEqual(form["users_hash"], s.admin("GET", "jobs")["jobs"][0]["users_hash"])
             self.assertEqual(imports[0]["status"], 202)
             self.assertEqual(s.stats()["completion_emails"], 0)
             s.import_users([{"email": "b@example.com"}])      # Auth0's default: true
