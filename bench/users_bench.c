@@ -4,6 +4,7 @@
 #include "daemon/users/users.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,6 +29,10 @@ int main(int argc, char **argv)
 	}
 	users_options_init(&o);
 	o.on_invalid = USERS_ON_INVALID_SKIP;
+	if (getenv("USERS_BENCH_STRIP")) {
+		o.strip_auth0_prefix = USERS_AUTH0_PREFIX_STRIP;
+		o.unsupported_hash = USERS_UNSUPPORTED_HASH_STRIP;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	int rc = users_process(argv[1], &o, strcmp(argv[2], "-") ? argv[2] : NULL, &sink, NULL, &s, &f);
 	clock_gettime(CLOCK_MONOTONIC, &b);

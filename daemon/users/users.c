@@ -490,6 +490,17 @@ int users_chunk_split(const char *chunk_path, const char *out_a,
 		err = split_write_file(out_b, h.buf[1], h.len[1]);
 	if (err < 0)
 		goto out;
+	{
+		/* Both renames durable before the caller records the halves. */
+		char d[PATH_MAX];
+		snprintf(d, sizeof(d), "%s", out_a);
+		char *slash = strrchr(d, '/');
+		if (slash)
+			*slash = '\0';
+		err = split_sync_dir(slash ? (d[0] ? d : "/") : ".");
+		if (err < 0)
+			goto out;
+	}
 	*ret_n_a = h.n[0];
 	*ret_n_b = h.n[1];
 	err = 0;

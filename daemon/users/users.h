@@ -42,7 +42,10 @@
  *
  * Duplicates: email (ASCII case-insensitive), user_id (exact) and username
  * (ASCII case-insensitive) are hashed with a 64-bit hash; the second user
- * whose hash matches an earlier one is DUPLICATED_USER. Collisions are not
+ * whose hash matches an earlier one is DUPLICATED_USER. Every user's values
+ * count, an invalid user's too (the file holds the duplicate either way).
+ * Memory: 8 bytes per value kept (a sorted array) plus a fixed 2 MiB table
+ * of recent values (dedup.h). Collisions are not
  * confirmed by re-reading: with 64-bit hashes the chance of a false duplicate
  * among n users is about n^2 / 2^65 (about 3e-6 for 10 million users), a
  * documented and accepted rate.
@@ -231,7 +234,9 @@ struct users_failure {
  * problem is reported; chunks announced before are the caller's to discard
  * (users_chunks_remove()). With unsupported_hash=strip the stripped users'
  * chunks carry no password hash; with strip_auth0_prefix=true the stripped
- * user_id. Those elements are re-serialised by json-c; every other element is
+ * user_id. Those elements are re-serialised by json-c: same values, numbers
+ * as written, string escapes normalised (a \u00e9 escape becomes the raw
+ * UTF-8 character, an escaped slash a plain one). Every other element is
  * written byte for byte as minified from the file.
  *
  * Returns 0 when the whole file was read (invalid users or not: see
@@ -273,7 +278,8 @@ int users_chunk_foreach(const char *chunk_path, users_element_fn cb, void *ctx);
 /*
  * Splits a chunk of n >= 2 users in two halves (a 413 from Auth0): the first
  * n/2 elements go to out_a, the rest to out_b, each written to a temporary
- * name, fsynced and renamed. The chunk's index map splits the same way: its
+ * name, fsynced and renamed, then out_a's directory fsynced (keep both halves
+ * in one directory). The chunk's index map splits the same way: its
  * first *ret_n_a entries belong to out_a. -EINVAL for a chunk of fewer than
  * 2 users.
  */

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Validate-and-split benchmark of daemon/users against Node.js + ajv on the
+# same file and the same rules, element by element.
+#
+#   bench/validate.sh [BUILD_DIR]        (default build/)
+#   N=1000000 bench/validate.sh          (users; default 1000000, ~400 MB)
+#   WORK=/tmp/bench bench/validate.sh    (where the file and chunks go)
+#
+# Prints MB/s, users/s and peak RSS (/usr/bin/time -v) for:
+#   check     auth0-importd check FILE (validate only)
+#   split     users-bench FILE DIR (validate + write chunk files, like intake)
+#   node+ajv  bench/node/validate.js FILE (ajv installed here with npm)
+# Everything runs under nice. Goal: >= 2x ajv's throughput, peak RSS < 32 MB.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../build}
+N=${N:-1000000}
+WORK=${WORK:-${TMPDIR:-/tmp}/auth0-importd-bench}
+mkdir -p "$WORK"
+file="$WORK/users-$N.json"
+
+if [ ! -s "$file" ]; then
+  echo "generating $N users into $file"
+  nice python3 "$here/gen_users.py" "$N" "$file.tmp" && mv "$file.tmp" "$file"
+fi
+size=$(stat -c %s "$file")
+echo "file: $file, $N users, $size bytes"
+cat "$file" > /dev/null   # warm the page cache for every contender alike
+
+if [ ! -d "$here/node/node_modules/ajv" ]; then
+  (cd "$here/node" && npm install --no-audit --no-fund --silent >/dev/null)
+fi
+
+measure() { # name, command...
+  local name=$1; shift
+  local log="$WORK/$name.time"
+  local out
+  out=$(nice /usr/bin/time -v "$@" 2>"$log") || true
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  local secs
+  secs=$(python3 -c "import sys; p='$wall'.split(':'); print(sum(float(x)*60**i for i,x in enumerate(reversed(p))))")
+  python3 - "$name" "$size" "$N" "$secs" "$rss" <<'PY'
+import sys
+name, size, n, secs, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+print(f"{name:10s} {size/1e6/secs:8.1f} MB/s {n/secs:10.0f} users/s  peak RSS {rss/1024:7.1f} MiB  ({secs:.2f} s)")
+PY
+  echo "           $out" | tail -1
+}
+
+measure check "$build/auth0-importd" check "$file"
+rm -rf "$WORK/chunks"; mkdir -p "$WORK/chunks"
+measure split "$build/bench/users-bench" "$file" "$WORK/chunks"
+echo "           chunks: $(ls "$WORK/chunks" | wc -l) files, $(du -sm "$WORK/chunks" | cut -f1) MB"
+rm -rf "$WORK/chunks"
+measure node+ajv node "$here/node/validate.js" "$file"
