@@ -2,6 +2,7 @@
  * migration"). Append new entries at the end; never edit a released one. */
 #include "queue/store.h"
 #include "queue/schema_imports.h"
+#include "queue/migrate_store.h"
 
 #include <stddef.h>
 
@@ -16,6 +17,8 @@ const struct store_migration store_migrations[] = {
 	/* Imports, their chunks and Auth0's per-user errors (queue/import.h,
 	 * queue/chunk.h); 10..19 reserved for the import model. */
 	{ 10, "imports", SCHEMA_IMPORTS_SQL, NULL },
+	/* Exports, migrations and undos (queue/migrate.h); 21..29 reserved. */
+	{ 21, "exports_migrations", MIGRATE_SCHEMA_SQL, NULL },
 	/* Next: { 2, "name", "SQL", NULL }, */
 };
 

@@ -133,6 +133,7 @@ fail:
 	while (p->tenants) {
 		struct ptenant *t = p->tenants;
 		p->tenants = t->next;
+		pipeline_slots_free(t);
 		a0_client_free(t->client);
 		free(t);
 	}
@@ -199,6 +200,7 @@ void pipeline_stop(struct pipeline *p)
 	while (p->tenants) {
 		struct ptenant *t = p->tenants;
 		p->tenants = t->next;
+		pipeline_slots_free(t);
 		a0_client_free(t->client);
 		free(t);
 	}
@@ -328,6 +330,9 @@ static void tick_cb(uv_timer_t *h)
 		if (p->stopping)
 			return;
 	}
+	pipeline_slots_serve(p, pipeline_now_ms(), &wake);
+	if (p->stopping)
+		return;
 	if (wake != INT64_MAX) {
 		int64_t d = wake - pipeline_now_ms();
 		if (d < 0)

@@ -65,6 +65,7 @@ struct ptenant {
 	struct a0_client *client;
 	struct sched_tenant *st;
 	char last_error[A0_MESSAGE_MAX];
+	struct pipeline_slot *slots, *slots_tail; /* pipeline_slot_wait, FIFO */
 	struct ptenant *next;
 };
 
@@ -95,6 +96,10 @@ struct ptenant *pipeline_tenant(struct pipeline *p, const char *name);
 void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *message);
 /* Answers with no Management request made still give the bucket its token back. */
 void pipeline_observe_none(struct pchunk *c, const struct a0_result *res);
+
+/* pipeline_slot.c: serves the slots the buckets allow; lowers *wake. */
+void pipeline_slots_serve(struct pipeline *p, int64_t now, int64_t *wake);
+void pipeline_slots_free(struct ptenant *t);
 
 /* poller.c */
 void poller_poll(struct pchunk *c);

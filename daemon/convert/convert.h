@@ -246,5 +246,9 @@ struct convert_summary {
 int convert_run(const struct convert_params *params, const struct convert_sink *sink, void *ctx,
 		struct convert_summary *ret_summary, char *err, size_t errsize);
 
+/* Counts the users (NDJSON non-empty lines, CSV records after the header)
+ * of an export file; -EBADMSG for a record over CONVERT_LINE_MAX. */
+int convert_count_users(const char *path, enum convert_format format, uint64_t *ret);
+
 /* "ndjson", "csv", "auto". */
 const char *convert_format_name(enum convert_format f);

@@ -397,3 +397,32 @@ out:
 	free(r);
 	return rc;
 }
+
+int convert_count_users(const char *path, enum convert_format format, uint64_t *ret)
+{
+	struct cv_lines l;
+	int rc = cv_lines_open(&l, path);
+	if (rc < 0)
+		return rc;
+	uint64_t n = 0, line;
+	char *rec;
+	size_t len;
+	bool first = true, csv = format == CONVERT_FORMAT_CSV;
+	while ((rc = cv_lines_next(&l, csv, &rec, &len, &line)) > 0) {
+		if (strspn(rec, " \t") == len)
+			continue;
+		if (first) {
+			first = false;
+			if (format == CONVERT_FORMAT_AUTO)
+				csv = rec[strspn(rec, " \t")] != '{';
+			if (csv)
+				continue;
+		}
+		n++;
+	}
+	cv_lines_close(&l);
+	if (rc < 0)
+		return rc;
+	*ret = n;
+	return 0;
+}
