@@ -21,6 +21,7 @@
 #include "queue/import.h"
 #include "queue/intake.h"
 #include "queue/store.h"
+#include "queue/undo.h"
 
 #define WAIT_DEFAULT 30
 #define WAIT_MAX 3600
@@ -99,6 +100,7 @@ static int import_json_live(struct h_imports *h, const char *id, bool with_jobs,
 	int r = import_json(store_reader(h->store), id, with_jobs, now_s(), &o);
 	if (r < 0)
 		return r;
+	undo_json_add(store_reader(h->store), id, o);
 	uint64_t bytes, total, users, invalid;
 	if (intake_progress(h->intake, id, &bytes, &total, &users, &invalid) == 0) {
 		json_object *u = json_object_object_get(o, "users");

@@ -8,13 +8,16 @@
  *      listen without a token
  */
 #include "api/h_imports.h"
+#include "api/h_migrate.h"
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
 #include "queue/intake.h"
+#include "queue/migrate.h"
 #include "queue/pipeline.h"
+#include "queue/undo.h"
 #include "daemon/sandbox_child.h"
 #include "queue/store.h"
 
@@ -51,6 +54,9 @@ struct app {
 	struct intake *intake;
 	struct h_imports *imports;
 	struct pipeline *pipeline;
+	struct migrate *migrate;
+	struct undo *undo;
+	struct h_migrate *h_migrate;
 	struct sandbox_child *sandbox; /* --sandbox: the emulator as tenant "default" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
@@ -83,6 +89,10 @@ static void app_stop(struct app *app, const char *why)
 	/* Validations still running stop at their next progress report and
 	 * are resumed at the next start. */
 	intake_stop(app->intake);
+	/* exports, migrations and undos cancel their Auth0 calls first: the
+	 * pipeline owns the clients */
+	migrate_stop(app->migrate);
+	undo_stop(app->undo);
 	pipeline_stop(app->pipeline);
 	sandbox_child_stop(app->sandbox);
 	app->sandbox = NULL;
@@ -240,6 +250,16 @@ int main(int argc, char **argv)
 		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
 		goto out;
 	}
+	if ((r = migrate_new(app.loop, app.store, app.pipeline, app.intake, &app.migrate)) < 0 ||
+	    (r = undo_new(app.loop, app.store, app.pipeline, &app.undo)) < 0 ||
+	    (r = h_migrate_new(app.store, app.migrate, app.undo, &app.h_migrate)) < 0) {
+		log_error("main", "out of memory");
+		goto out;
+	}
+	if ((r = migrate_start(app.migrate)) < 0 || (r = undo_resume(app.undo)) < 0) {
+		log_error("queue", "cannot resume exports, migrations and undos: %s", strerror(-r));
+		goto out;
+	}
 	if ((r = intake_sweep_start(app.intake)) < 0)
 		log_warn("queue", "spool retention sweep not started: %s, ignoring", uv_strerror(r));
 
@@ -259,6 +279,10 @@ int main(int argc, char **argv)
 	/* --- Modules add their routes here. */
 	if ((r = h_imports_register(app.api, app.imports)) < 0) {
 		log_error("api", "cannot add the imports routes: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = h_migrate_register(app.api, app.h_migrate)) < 0) {
+		log_error("api", "cannot add the exports and migrations routes: %s", strerror(-r));
 		goto out;
 	}
 	const char *addr = api_server_address(app.api);
@@ -285,6 +309,8 @@ int main(int argc, char **argv)
 out:
 	if (app.api)
 		api_server_stop(app.api);
+	migrate_stop(app.migrate);
+	undo_stop(app.undo);
 	pipeline_stop(app.pipeline);
 	/* the emulator exits (SIGKILL at worst) before its handles are closed */
 	sandbox_child_stop(app.sandbox);
@@ -298,6 +324,9 @@ out:
 		if (uv_loop_close(app.loop) != 0)
 			log_warn("main", "event loop closed with handles still open");
 	}
+	h_migrate_free(app.h_migrate);
+	migrate_free(app.migrate);
+	undo_free(app.undo);
 	pipeline_free(app.pipeline);
 	h_imports_free(app.imports);
 	intake_free(app.intake);

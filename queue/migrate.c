@@ -1296,3 +1296,9 @@ int migrate_migration_cancel(struct migrate *m, const char *id, migrate_done_fn 
 	}
 	return r;
 }
+
+const char *migrate_migration_state(struct migrate *m, const char *id)
+{
+	struct mmig *g = m ? mig_find(m, id) : NULL;
+	return g ? g->state : NULL;
+}

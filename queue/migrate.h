@@ -106,6 +106,10 @@ int migrate_migration_create(struct migrate *m, const struct migration_params *p
 /* DELETE: done(0) cancelled or cancelling, -ENOENT, -EPERM (ended). */
 int migrate_migration_cancel(struct migrate *m, const char *id, migrate_done_fn done, void *arg);
 
+/* The state the runner holds for a migration (may be ahead of the store
+ * while a write is pending), or NULL when it is not running. */
+const char *migrate_migration_state(struct migrate *m, const char *id);
+
 /* Reads (the loop's read connection; bounded). *ret new references. */
 int export_json(struct sqlite3 *db, const char *id, json_object **ret);
 int migration_json(struct sqlite3 *db, const char *id, json_object **ret);
