@@ -460,7 +460,7 @@ static void ex_downloaded(const struct a0_result *res, void *arg)
 		}
 		log_info("queue", "export %s: download link refused (HTTP %ld), reading the job for a new one",
 			 e->id, res->status);
-		ex_step(e);
+		ex_later(e, 1000ll * (e->refreshes - 1));
 		return;
 	}
 	if (res->result == -EMSGSIZE) {
