@@ -740,6 +740,11 @@ static void mig_convert_work(uv_work_t *req)
 	json_object_put(fj);
 	if (w->status < 0)
 		return;
+	if ((w->status = mkdir_p2(w->state_dir, "migrations", w->g->id)) < 0) {
+		snprintf(w->err, sizeof(w->err), "cannot create the migration's directory: %s",
+			 strerror(-w->status));
+		return;
+	}
 	sub_dir(w->state_dir, "migrations", w->g->id, dir, sizeof(dir));
 	snprintf(out, sizeof(out), "%s/import.json", dir);
 	if (w->has_hashes) {
