@@ -4,11 +4,10 @@ import json
 import subprocess
 import unittest
 
-from sandbox_harness import CONN, SANDBOX_BIN, Sandbox, multipart, request
+from sandbox_harness import CONN, FASTER, SANDBOX_BIN, Sandbox, SharedSandbox, multipart, request
 
 IMPORT = "/api/v2/jobs/users-imports"
 MGMT_CT = "application/json; charset=utf-8"
-FASTER = ["--rate", "1000", "--burst", "1000", "--ms-per-user", "0.1"]
 
 
 class CommandLine(unittest.TestCase):
@@ -44,15 +43,7 @@ class CommandLine(unittest.TestCase):
             self.assertEqual(r.stdout, b"", args)
 
 
-class Token(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Sandbox(FASTER)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.stop()
-
+class Token(SharedSandbox):
     def test_client_credentials_form_and_json(self):
         r = self.s.token_response()
         self.assertEqual(r.status, 200)
@@ -99,18 +90,7 @@ class Token(unittest.TestCase):
         self.assertEqual(r.status, 401)
 
 
-class Import(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Sandbox(FASTER)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.stop()
-
-    def setUp(self):
-        self.s.admin("POST", "reset", {})
-
+class Import(SharedSandbox):
     def post(self, fields, ctype=None, query=""):
         body, ct = multipart(fields)
         return self.s.api("POST", IMPORT + query, body, {"Content-Type": ctype or ct})

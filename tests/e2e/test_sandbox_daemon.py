@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import stat
+import tempfile
 import unittest
 
 from harness import Daemon, http_request, run_to_exit, wait_for
@@ -83,8 +84,9 @@ class SandboxFlag(unittest.TestCase):
             self.assertNotIn("config-secret-value", d.stderr())
 
     def test_an_emulator_that_cannot_start_fails_clearly(self):
-        code, err = run_to_exit(["--sandbox", "--listen", "127.0.0.1:0"],
-                                env={"SANDBOX_BIN": "/bin/false"}, timeout=20)
+        with tempfile.TemporaryDirectory() as state:
+            code, err = run_to_exit(["--sandbox", "--listen", "127.0.0.1:0", "--state-dir", state],
+                                    env={"SANDBOX_BIN": "/bin/false"}, timeout=20)
         self.assertEqual(code, 1, err)
         self.assertIn("/bin/false", err)
         self.assertIn("before it was ready", err)

@@ -8,24 +8,12 @@ import time
 import unittest
 import urllib.parse
 
-from sandbox_harness import CONN, Sandbox, gunzip, request
+from sandbox_harness import CONN, FASTER, Sandbox, SharedSandbox, gunzip, request
 
 BCRYPT = "$2b$10$" + "a" * 53
-FASTER = ["--rate", "1000", "--burst", "1000", "--ms-per-user", "0.1"]
 
 
-class Jobs(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.s = Sandbox(FASTER)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.stop()
-
-    def setUp(self):
-        self.s.admin("POST", "reset", {})
-
+class Jobs(SharedSandbox):
     def errors(self, job_id):
         return self.s.api("GET", f"/api/v2/jobs/{job_id}/errors")
 

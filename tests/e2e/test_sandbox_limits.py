@@ -7,9 +7,8 @@ import time
 import unittest
 import urllib.parse
 
-from sandbox_harness import CONN, Sandbox, request
+from sandbox_harness import CONN, FASTER, Sandbox, request
 
-FASTER = ["--rate", "1000", "--burst", "1000", "--ms-per-user", "0.1"]
 
 
 class RateLimit(unittest.TestCase):
