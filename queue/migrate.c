@@ -90,6 +90,7 @@ static char *problem_text(const char *title, const char *detail)
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "type", json_object_new_string("/problems/internal"));
 	json_object_object_add(o, "title", json_object_new_string(title));
+	json_object_object_add(o, "status", json_object_new_int(500));
 	json_object_object_add(o, "detail", json_object_new_string(detail));
 	char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
