@@ -45,9 +45,18 @@ class Tenants:
                   "[tenant.default]\ndomain = %s\nclient_id = %s\nclient_secret = %s\n" % (
                       s["base_url"], s["client_id"], s["client_secret"],
                       t["base_url"], t["client_id"], t["client_secret"]))
+        self.config = config
         self.d = harness.Daemon(args=self.daemon_args, config=config)
         self.d.start()
         return self
+
+    def crash_and_restart(self):
+        """SIGKILL, then a new daemon on the same state dir."""
+        old = self.d
+        old.kill()
+        self.d = harness.Daemon(args=self.daemon_args, config=self.config, state_dir=old.state_dir)
+        self.d.start()
+        self.old = old
 
     def __exit__(self, exc_type, exc, tb):
         try:
@@ -59,6 +68,8 @@ class Tenants:
         finally:
             if self.d:
                 self.d.cleanup()
+            if getattr(self, "old", None):
+                self.old.cleanup()
             for sb in (self.src, self.dst):
                 if exc_type is None:
                     sb.stop()
@@ -180,6 +191,47 @@ class Migrate(unittest.TestCase):
                              sorted(u["email"] for u in make_users(40)))
             # the download never carried the token
             self.assertNotIn("Authorization", t.src.stderr())
+
+    def test_migration_survives_a_crash(self):
+        n = 3000
+        with Tenants() as t:
+            users = make_users(n, prefix="c")
+            t.seed(t.src, users)
+            body = {"source_tenant": "source", "source_connection_id": CONN,
+                    "target_connection_id": CONN, "filter": "select(.app_metadata.n % 2 == 0)"}
+            r = t.d.post("/v1/migrations", body)
+            self.assertEqual(r.status, 202, r)
+            mid = r.json()["id"]
+            # killed once the import exists (the stage boundary the crash rules care about)
+            t.wait("/v1/migrations/" + mid, ("importing",) + ENDED)
+            t.crash_and_restart()
+            m = t.wait("/v1/migrations/" + mid, ENDED)
+            self.assertEqual(m["state"], "completed", json.dumps(m)[:3000])
+            got = t.users(t.dst)
+            self.assertEqual(len(got), n // 2)
+            self.assertEqual(sorted(g["email"] for g in got),
+                             sorted(u["email"] for u in users if u["app_metadata"]["n"] % 2 == 0))
+            stats = t.dst.admin("GET", "stats").json()
+            self.assertEqual(stats["users_inserted_more_than_once"], 0, stats)
+
+    def test_cancel_while_exporting(self):
+        with Tenants() as t:
+            t.seed(t.src, make_users(10))
+            r = t.src.admin("POST", "faults", {"scripts": [
+                {"endpoint": "job", "next": 1000, "action": "slow", "seconds": 1}]})
+            self.assertEqual(r.status, 200, r)
+            r = t.d.post("/v1/migrations", {"source_tenant": "source", "source_connection_id": CONN,
+                                            "target_connection_id": CONN})
+            self.assertEqual(r.status, 202, r)
+            mid = r.json()["id"]
+            r = t.d.delete("/v1/migrations/" + mid)
+            self.assertEqual(r.status, 202, r)
+            self.assertEqual(r.json()["state"], "cancelled")
+            m = t.wait("/v1/migrations/" + mid, ENDED)
+            self.assertEqual(m["state"], "cancelled")
+            self.assertEqual(m["stages"]["export"]["state"], "cancelled")
+            self.assertEqual(t.d.delete("/v1/migrations/" + mid).status, 200)
+            self.assertEqual(len(t.users(t.dst)), 0)
 
     def test_bad_requests(self):
         with Tenants() as t:
