@@ -407,6 +407,7 @@ int migration_json(sqlite3 *db, const char *id, json_object **ret)
 			json_object_object_add(c, keys[i], member(conv, keys[i]));
 		json_object_object_add(stages, "convert", c);
 		json_object_object_add(stages, "filter", member(conv, "filter"));
+		json_object_put(conv);
 	} else {
 		json_object_object_add(stages, "convert", NULL);
 		json_object_object_add(stages, "filter", NULL);
