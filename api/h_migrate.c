@@ -229,11 +229,22 @@ static void as_import_work(uv_work_t *w)
 	json_object_put(fj);
 	if (a->status < 0)
 		return;
+	/* a name of its own: two requests may convert at once; the last rename wins */
+	char mine[4200];
+	unsigned char rnd[4] = { 0 };
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd));
+	snprintf(mine, sizeof(mine), "%s.%02x%02x%02x%02x", a->out_path, rnd[0], rnd[1], rnd[2], rnd[3]);
 	struct convert_params p = {
-		.export_path = a->export_path, .fields = &f, .out_path = a->out_path, .sync = false,
+		.export_path = a->export_path, .fields = &f, .out_path = mine, .sync = false,
 	};
 	struct convert_summary sum;
 	a->status = convert_run(&p, NULL, NULL, &sum, a->err, sizeof(a->err));
+	if (a->status == 0 && rename(mine, a->out_path) < 0) {
+		a->status = -errno;
+		snprintf(a->err, sizeof(a->err), "cannot keep the converted file");
+		unlink(mine);
+	}
 }
 
 static void as_import_after(uv_work_t *w, int status)

@@ -233,6 +233,62 @@ class Migrate(unittest.TestCase):
             self.assertEqual(t.d.delete("/v1/migrations/" + mid).status, 200)
             self.assertEqual(len(t.users(t.dst)), 0)
 
+    def test_csv_export_as_import(self):
+        with Tenants() as t:
+            users = make_users(12, prefix="csv")
+            users[0]["name"] = 'Ann "The Hammer", Lee'
+            t.seed(t.src, users)
+            r = t.d.post("/v1/exports", {"tenant": "source", "connection_id": CONN, "format": "csv",
+                                         "fields": [{"name": "email", "export_as": "mail"},
+                                                    {"name": "created_at"},
+                                                    {"name": "user_metadata.lang", "export_as": "lang"}]})
+            self.assertEqual(r.status, 202, r)
+            e = t.wait("/v1/exports/" + r.json()["id"], ("completed", "failed"), timeout=60)
+            self.assertEqual(e["state"], "completed", e)
+            self.assertEqual(e["users"], 12)
+            raw = gzip.decompress(t.d.get("/v1/exports/%s/file" % e["id"]).body).decode()
+            self.assertTrue(raw.startswith("mail,"), raw[:200])
+            arr = t.d.get("/v1/exports/%s/file?as=import" % e["id"]).json()
+            by_mail = {u["email"]: u for u in arr}
+            self.assertEqual(len(by_mail), 12)
+            for u in users:
+                g = by_mail[u["email"]]
+                self.assertEqual(g["user_id"], u["user_id"])
+                self.assertEqual(g["name"], u["name"])
+                self.assertEqual(g["email_verified"], u["email_verified"])
+                self.assertEqual(g["app_metadata"], u["app_metadata"])
+                self.assertEqual(g["user_metadata"]["lang"], "en")
+                self.assertNotIn("created_at", g)
+
+    def test_undo_of_an_upsert_keeps_users_that_existed(self):
+        with Tenants() as t:
+            old = make_users(5, prefix="keep")
+            t.seed(t.dst, old)
+            seeded = int(time.time())
+            # the import's first job starts in a later second than the seeded users
+            harness.wait_for(lambda: int(time.time()) > seeded, 3, what="the next second")
+            users = [dict(u, given_name="Changed") for u in old] + make_users(5, prefix="fresh")
+            body, ctype = harness.multipart({"connection_id": CONN, "upsert": "true"},
+                                            {"users": ("u.json", json.dumps(users).encode())})
+            r = t.d.request("POST", "/v1/imports", body=body, headers={"Content-Type": ctype})
+            self.assertEqual(r.status, 202, r)
+            iid = r.json()["id"]
+            o = t.wait("/v1/imports/" + iid, ENDED)
+            self.assertEqual(o["state"], "completed", o)
+            r = t.d.post("/v1/imports/%s/undo" % iid, {"confirm": iid})
+            self.assertEqual(r.status, 202, r)
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                o = t.get("/v1/imports/" + iid)
+                if o["undo"]["state"] in ("completed", "failed"):
+                    break
+                time.sleep(0.1)
+            self.assertEqual(o["undo"]["state"], "completed", o)
+            self.assertEqual(o["undo"]["kept"], 5, o)
+            self.assertEqual(o["undo"]["deleted"], 5, o)
+            left = sorted(x["email"] for x in t.users(t.dst))
+            self.assertEqual(left, sorted(u["email"] for u in old))
+
     def test_bad_requests(self):
         with Tenants() as t:
             base = {"source_tenant": "source", "source_connection_id": CONN,
