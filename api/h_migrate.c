@@ -650,7 +650,7 @@ static void undo_started(int status, const char *id, void *arg)
 {
 	struct api_request *req = arg;
 	if (status == -EEXIST) {
-		api_respond_problem(req, 409, "conflict", "an undo of this import is already running");
+		api_respond_problem(req, 409, "conflict", "this import was undone already, or its undo is running");
 	} else if (status < 0) {
 		api_respond_problem(req, 500, "internal", "the undo could not be stored");
 	} else {

@@ -276,6 +276,9 @@ static void ex_detach(struct mexport *e)
 	if (e->call) {
 		a0_call_cancel(e->call);
 		e->call = NULL;
+		/* its answer will never feed the bucket: count it answered */
+		if (!m->stopping)
+			pipeline_slot_ended(m->pl, e->tenant, NULL);
 	}
 	if (e->fd >= 0) {
 		close(e->fd);

@@ -106,8 +106,8 @@ static int uwrite_fn(struct sqlite3 *db, void *ctx)
 			return store_errno(rc);
 		sqlite3_bind_text(st, 1, w->import_id, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
-		bool busy = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "failed") != 0 &&
-			    strcmp((const char *)sqlite3_column_text(st, 0), "completed") != 0;
+		/* one undo per import; only a failed one may run again */
+		bool busy = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "failed") != 0;
 		sqlite3_finalize(st);
 		if (busy)
 			return -EEXIST;
@@ -225,6 +225,8 @@ static void uj_detach(struct ujob *j)
 	if (j->call) {
 		a0_call_cancel(j->call);
 		j->call = NULL;
+		if (!j->u->stopping)
+			pipeline_slot_ended(j->u->pl, j->tenant, NULL);
 	}
 	if (j->fd >= 0) {
 		close(j->fd);

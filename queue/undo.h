@@ -18,8 +18,8 @@
  * undo row (table undos) holds the counters and the byte offset of the next
  * target, written at most once a second and at the end; a restart resumes
  * there (a user handled again is deleted again: a 204, or not found).
- * States: preparing ─▶ running ─▶ completed | failed. A failed undo may be
- * started again.
+ * States: preparing ─▶ running ─▶ completed | failed. One undo per import:
+ * only a failed one may be started again.
  *
  * The import object shows it under `undo`: {"state", "total", "done",
  * "deleted", "not_found", "kept", "failed", "progress", "eta_seconds",
@@ -48,7 +48,8 @@ void undo_free(struct undo *u);
 typedef void (*undo_done_fn)(int status, const char *import_id, void *arg);
 /*
  * Starts undoing import `id`: done(0) once the undo row is committed
- * (-EEXIST there when one is already running). Synchronous refusals (with a
+ * (-EEXIST there when the import was undone already or its undo runs).
+ * Synchronous refusals (with a
  * sentence in why): -ENOENT, -EBUSY (the import has not ended), -EPERM
  * (nothing was imported: dry run, rejected; or the tenant is not
  * configured), -ESHUTDOWN.
