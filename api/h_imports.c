@@ -18,6 +18,7 @@
 #include "api/upload.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "queue/import.h"
 #include "queue/intake.h"
 #include "queue/store.h"
@@ -219,6 +220,10 @@ struct create {
 	char sha[65];
 	uint64_t bytes;
 	unsigned wait;
+	/* The upload (the request's ctx) is in a worker: the request must
+	 * outlive it even if the client leaves. */
+	bool committing_file;
+	bool gone;
 };
 
 static void create_unref(struct create *c)
@@ -256,8 +261,10 @@ static void create_stop_timer(struct create *c)
 static void create_gone(void *arg)
 {
 	struct create *c = arg;
+	c->gone = true;
 	create_stop_timer(c);
-	create_release_req(c);
+	if (!c->committing_file)
+		create_release_req(c);
 }
 
 static void create_fail(struct create *c, unsigned status, const char *slug, const char *detail)
@@ -338,6 +345,11 @@ static void create_inserted(int status, void *ctx)
 static void create_file_committed(int status, void *ctx)
 {
 	struct create *c = ctx;
+	c->committing_file = false;
+	/* A client that left still gets its import made: the upload is
+	 * durable, and a retry with the same Idempotency-Key finds it. */
+	if (c->gone)
+		create_release_req(c);
 	if (status < 0) {
 		if (c->idem_key)
 			key_remove(c->h, c->idem_key);
@@ -635,9 +647,11 @@ static int h_create(struct api_request *req, void *ud)
 		goto fail_key;
 	c->req = api_request_ref(req);
 	api_request_on_gone(req, create_gone, c);
+	c->committing_file = true;
 	r = upload_commit_file(api_request_loop(req), u, store_state_dir(h->store), c->id,
 			       create_file_committed, c);
 	if (r < 0) {
+		c->committing_file = false;
 		c->req = NULL;
 		api_request_unref(req);
 		goto fail_key;
@@ -1157,6 +1171,39 @@ static const struct api_route h_imports_routes[] = {
 	{ "GET", "/v1/imports/{id}/jobs", h_jobs, NULL, 0 },
 	{ "GET", "/v1/imports/{id}/failed-users", h_failed_users, NULL, 0 },
 };
+
+/* /metrics: imports by state, users by outcome (bounded store reads). */
+static void imports_collect(struct metrics *m, void *arg)
+{
+	struct h_imports *h = arg;
+	int64_t by_state[IMPORT_STATE_COUNT];
+	struct import_users u;
+	if (import_totals_load(store_reader(h->store), by_state, &u) < 0)
+		return;
+	static const char *const state_lbl[] = { "state" };
+	static const char *const outcome_lbl[] = { "outcome" };
+	struct metric *gi = metrics_gauge(m, "importd_imports", "Imports by state", 1, state_lbl);
+	struct metric *gu = metrics_gauge(m, "importd_users", "Users of all imports by outcome", 1, outcome_lbl);
+	for (int s = 0; gi && s < IMPORT_STATE_COUNT; s++)
+		metric_set(gi, (double)by_state[s], (const char *[]){ import_state_name((enum import_state)s) });
+	if (!gu)
+		return;
+	const struct {
+		const char *name;
+		int64_t v;
+	} outcomes[] = {
+		{ "invalid", u.invalid },   { "inserted", u.inserted }, { "updated", u.updated },
+		{ "failed", u.failed },     { "pending", u.pending },   { "not_submitted", u.not_submitted },
+		{ "assumed", u.assumed },
+	};
+	for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+		metric_set(gu, (double)outcomes[i].v, (const char *[]){ outcomes[i].name });
+}
+
+int h_imports_add_metrics(struct metrics *m, struct h_imports *h)
+{
+	return m ? metrics_add_collector(m, imports_collect, h) : 0;
+}
 
 int h_imports_register(struct api_server *server, struct h_imports *h)
 {

@@ -17,11 +17,14 @@
 #include <stddef.h>
 
 struct api_server;
+struct metrics;
 struct store;
 struct intake;
 struct h_imports;
 
 int h_imports_new(struct store *store, struct intake *intake, struct h_imports **ret);
 void h_imports_free(struct h_imports *h);
+/* Publishes importd_imports{state} and importd_users{outcome} in /metrics. */
+int h_imports_add_metrics(struct metrics *m, struct h_imports *h);
 /* Adds the routes above to the server (userdata = h). */
 int h_imports_register(struct api_server *server, struct h_imports *h);

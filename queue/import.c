@@ -911,3 +911,61 @@ fail:
 	json_object_put(o);
 	return r;
 }
+
+int import_totals_load(sqlite3 *db, int64_t ret_by_state[IMPORT_STATE_COUNT],
+		       struct import_users *ret_users)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t by_state[IMPORT_STATE_COUNT] = { 0 };
+	int64_t total = 0, invalid = 0, validating_valid = 0;
+	struct import_chunk_agg agg;
+	int rc, r;
+
+	r = prepare(db, "SELECT state, count(*), sum(users_total), sum(users_invalid) FROM imports "
+			"GROUP BY state", &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		enum import_state s;
+		if (import_state_from_name((const char *)sqlite3_column_text(st, 0), &s) < 0)
+			continue;
+		by_state[s] = sqlite3_column_int64(st, 1);
+		total += sqlite3_column_int64(st, 2);
+		invalid += sqlite3_column_int64(st, 3);
+		if (s == IMPORT_VALIDATING)
+			validating_valid += sqlite3_column_int64(st, 2) - sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sql_err(rc);
+
+	memset(&agg, 0, sizeof(agg));
+	r = prepare(db, "SELECT state, count(*), sum(users), sum(summary_inserted), sum(summary_updated), "
+			"sum(summary_failed), sum(assumed) FROM chunks GROUP BY state", &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		enum chunk_state s;
+		if (chunk_state_from_name((const char *)sqlite3_column_text(st, 0), &s) < 0)
+			continue;
+		agg.count[s] = sqlite3_column_int64(st, 1);
+		agg.users[s] = sqlite3_column_int64(st, 2);
+		if (s == CHUNK_COMPLETED) {
+			agg.inserted = sqlite3_column_int64(st, 3);
+			agg.updated = sqlite3_column_int64(st, 4);
+			agg.failed = sqlite3_column_int64(st, 5);
+			agg.assumed = sqlite3_column_int64(st, 6);
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sql_err(rc);
+
+	struct import_users u;
+	import_users_derive(IMPORT_RUNNING, total - validating_valid, invalid, &agg, &u);
+	u.total = total;
+	u.pending += validating_valid;
+	memcpy(ret_by_state, by_state, sizeof(by_state));
+	*ret_users = u;
+	return 0;
+}

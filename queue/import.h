@@ -215,5 +215,13 @@ int import_list_json(sqlite3 *db, const char *state, const char *external_id,
  */
 int import_jobs_json(sqlite3 *db, const char *id, int64_t cursor, int limit, json_object **ret);
 
+/*
+ * Totals over every import, for /metrics (bounded: two GROUP BY queries):
+ * ret_by_state[s] = imports in state s; *ret_users = users by outcome,
+ * summed the way import_users_derive counts them.
+ */
+int import_totals_load(sqlite3 *db, int64_t ret_by_state[IMPORT_STATE_COUNT],
+		       struct import_users *ret_users);
+
 /* RFC 3339 UTC "2026-11-27T10:00:00Z" into buf (>= 21 bytes). */
 void import_format_time(int64_t t, char *buf, size_t len);

@@ -7,7 +7,7 @@
  * are sorted and merged into one sorted array (grown with realloc), which is
  * searched by bisection. No key is ever confirmed by re-reading: two
  * different values with the same 64-bit hash count as a duplicate (about
- * n^2 / 2^65 for n keys: 3e-6 for 10 million users, accepted and documented
+ * m^2 / 2^65 for m keys: 2.4e-5 for 30 million keys, accepted and documented
  * in users.h).
  */
 #pragma once

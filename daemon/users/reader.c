@@ -43,6 +43,8 @@ struct users_reader {
 
 	/* text window [start, end) of win; win[0] is text offset win_base */
 	char *win;
+	size_t win_cap;            /* WINDOW_CAP, or less for small in-memory input */
+	size_t out_cap;            /* USERS_ELEMENT_MAX, or less likewise */
 	size_t start, end;
 	uint64_t win_base;
 	uint32_t line;             /* line of win[start] */
@@ -249,8 +251,8 @@ static int fill(struct users_reader *r)
 		r->end -= r->start;
 		r->start = 0;
 	}
-	while (r->end < WINDOW_CAP) {
-		ssize_t n = text_read(r, r->win + r->end, WINDOW_CAP - r->end);
+	while (r->end < r->win_cap) {
+		ssize_t n = text_read(r, r->win + r->end, r->win_cap - r->end);
 		if (n < 0)
 			return r->result;
 		if (n == 0) {
@@ -287,14 +289,18 @@ static int peek_nonws(struct users_reader *r)
 	}
 }
 
-static int alloc_reader(struct users_reader **ret)
+/* win_cap/out_cap: smaller for a small plain input in memory (it can hold
+ * no bigger element), so tests and fuzzing do not allocate 2 MiB per run. */
+static int alloc_reader(struct users_reader **ret, size_t win_cap, size_t out_cap)
 {
 	struct users_reader *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	r->fd = -1;
-	r->win = malloc(WINDOW_CAP);
-	r->out = malloc(USERS_ELEMENT_MAX + 1);
+	r->win_cap = win_cap;
+	r->out_cap = out_cap;
+	r->win = malloc(win_cap);
+	r->out = malloc(out_cap + 1);
 	r->zin = malloc(ZIN_CAP);
 	if (!r->win || !r->out || !r->zin) {
 		users_reader_free(r);
@@ -331,7 +337,7 @@ int users_reader_open(const char *path, struct users_reader **ret)
 {
 	struct users_reader *r = NULL;
 	struct stat st;
-	int err = alloc_reader(&r);
+	int err = alloc_reader(&r, WINDOW_CAP, USERS_ELEMENT_MAX);
 	if (err < 0)
 		return err;
 	if (strcmp(path, "-") == 0) {
@@ -361,7 +367,14 @@ fail:
 int users_reader_open_mem(const void *data, size_t len, struct users_reader **ret)
 {
 	struct users_reader *r = NULL;
-	int err = alloc_reader(&r);
+	const unsigned char *b = data;
+	bool gz = len >= 2 && b[0] == 0x1f && b[1] == 0x8b;
+	size_t win_cap = WINDOW_CAP, out_cap = USERS_ELEMENT_MAX;
+	if (!gz && len + 16 < WINDOW_CAP) {
+		win_cap = len + 16;
+		out_cap = len + 16 < USERS_ELEMENT_MAX ? len + 16 : USERS_ELEMENT_MAX;
+	}
+	int err = alloc_reader(&r, win_cap, out_cap);
 	if (err < 0)
 		return err;
 	r->mem = data;
@@ -393,7 +406,7 @@ void users_reader_free(struct users_reader *r)
 /* Scans the element at win[start]. 1 and *e filled, or < 0. */
 static int read_element(struct users_reader *r, struct users_element *e)
 {
-	struct scan s = { .out = r->out, .out_cap = USERS_ELEMENT_MAX, .max_depth = USERS_DEPTH_MAX };
+	struct scan s = { .out = r->out, .out_cap = r->out_cap, .max_depth = USERS_DEPTH_MAX };
 
 	for (;;) {
 		size_t avail = r->end - r->start;

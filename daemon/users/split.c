@@ -22,6 +22,13 @@ struct split {
 	uint32_t n, cap;
 	uint32_t chunk_no;
 	uint64_t bytes;
+	/* The chunk written before, waiting for its fsync: done when the next
+	 * one has been written (its writeback started meanwhile), so the disk
+	 * works while the next chunk is validated. */
+	int pending_fd;            /* -1: none */
+	uint32_t pending_no, pending_n, pending_cap;
+	uint32_t *pending_indices;
+	size_t pending_len;
 };
 
 size_t users_multipart_overhead(void)
@@ -125,6 +132,7 @@ int split_new(const char *dir, size_t budget, split_chunk_fn *on_chunk, void *ct
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->pending_fd = -1;
 	s->dir = strdup(dir);
 	s->buf = malloc(budget);
 	s->cap = 1024;
@@ -133,6 +141,7 @@ int split_new(const char *dir, size_t budget, split_chunk_fn *on_chunk, void *ct
 		split_free(s);
 		return -ENOMEM;
 	}
+	s->pending_fd = -1;
 	s->budget = budget;
 	s->on_chunk = on_chunk;
 	s->ctx = ctx;
@@ -140,36 +149,105 @@ int split_new(const char *dir, size_t budget, split_chunk_fn *on_chunk, void *ct
 	return 0;
 }
 
+static int tmp_path(char *buf, size_t size, const char *dir, uint32_t chunk_no)
+{
+	int n = snprintf(buf, size, "%s/.chunk-%06u.json.tmp", dir, chunk_no);
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 void split_free(struct split *s)
 {
 	if (!s)
 		return;
+	if (s->pending_fd >= 0) {
+		char tmp[PATH_MAX];
+		close(s->pending_fd);
+		if (tmp_path(tmp, sizeof(tmp), s->dir, s->pending_no) == 0)
+			unlink(tmp);
+	}
 	free(s->dir);
 	free(s->buf);
 	free(s->indices);
+	free(s->pending_indices);
 	free(s);
+}
+
+/* fsync, rename and announce the pending chunk. */
+static int complete_pending(struct split *s)
+{
+	char tmp[PATH_MAX], path[PATH_MAX];
+	int fd = s->pending_fd, err;
+
+	if (fd < 0)
+		return 0;
+	s->pending_fd = -1;
+	err = tmp_path(tmp, sizeof(tmp), s->dir, s->pending_no);
+	if (err == 0)
+		err = users_chunk_path(path, sizeof(path), s->dir, s->pending_no);
+	if (err == 0 && fsync(fd) < 0)
+		err = -errno;
+	if (close(fd) < 0 && err == 0)
+		err = -errno;
+	if (err == 0 && rename(tmp, path) < 0)
+		err = -errno;
+	if (err < 0) {
+		unlink(tmp);
+		return err;
+	}
+	s->bytes += s->pending_len;
+	if (s->on_chunk &&
+	    s->on_chunk(s->ctx, s->pending_no, path, s->pending_n, s->pending_indices, s->pending_len))
+		return -ECANCELED;
+	return 0;
 }
 
 static int flush_chunk(struct split *s)
 {
-	char path[PATH_MAX];
-	int err;
+	char tmp[PATH_MAX];
+	int fd, err;
 
 	if (s->n == 0)
 		return 0;
 	s->buf[s->len++] = ']';
-	err = users_chunk_path(path, sizeof(path), s->dir, s->chunk_no);
+	err = tmp_path(tmp, sizeof(tmp), s->dir, s->chunk_no);
 	if (err < 0)
 		return err;
-	err = split_write_file(path, s->buf, s->len);
-	if (err < 0)
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	err = write_all(fd, s->buf, s->len);
+	if (err < 0) {
+		close(fd);
+		unlink(tmp);
 		return err;
-	s->bytes += s->len;
-	if (s->on_chunk) {
-		err = s->on_chunk(s->ctx, s->chunk_no, path, s->n, s->indices, s->len);
-		if (err)
-			return -ECANCELED;
 	}
+	/* Start the writeback now; the fsync comes after the next chunk. */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	err = complete_pending(s);
+	if (err < 0) {
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
+	/* This chunk becomes the pending one: swap the index buffers. */
+	uint32_t *t = s->pending_indices;
+	uint32_t tcap = s->pending_cap;
+	s->pending_indices = s->indices;
+	s->pending_cap = s->cap;
+	s->pending_n = s->n;
+	s->pending_no = s->chunk_no;
+	s->pending_len = s->len;
+	s->pending_fd = fd;
+	if (!t) {
+		tcap = 1024;
+		t = malloc(tcap * sizeof(uint32_t));
+		if (!t)
+			return -ENOMEM;
+	}
+	s->indices = t;
+	s->cap = tcap;
 	s->chunk_no++;
 	s->n = 0;
 	s->len = 0;
@@ -205,6 +283,8 @@ int split_add(struct split *s, const char *elem, size_t len, uint32_t index)
 int split_finish(struct split *s)
 {
 	int err = flush_chunk(s);
+	if (err == 0)
+		err = complete_pending(s);
 	if (err < 0)
 		return err;
 	return split_sync_dir(s->dir);
@@ -212,7 +292,7 @@ int split_finish(struct split *s)
 
 uint32_t split_chunks(const struct split *s)
 {
-	return s->chunk_no;
+	return s->chunk_no - (s->pending_fd >= 0 ? 1 : 0);
 }
 
 uint64_t split_bytes(const struct split *s)

@@ -2,11 +2,13 @@
  * split — valid users into chunk files under a byte budget.
  *
  * A chunk is "[" e1 "," e2 ... "]" (elements minified, in file order), at
- * most `budget` bytes, written to <dir>/.chunk-%06u.json.tmp, fsynced, then
- * renamed to <dir>/chunk-%06u.json; the directory is fsynced by
- * split_finish(). Every element fits (the caller never passes one over
+ * most `budget` bytes, written to <dir>/.chunk-%06u.json.tmp (writeback
+ * started at once), then, once the next chunk is written (or at
+ * split_finish()), fsynced, renamed to <dir>/chunk-%06u.json and announced
+ * to on_chunk: the disk flushes one chunk while the next is validated. The
+ * directory is fsynced by split_finish(). Every element fits (the caller never passes one over
  * USERS_PROFILE_MAX, and the budget is at least USERS_CHUNK_BUDGET_MIN).
- * Memory: one budget-sized buffer and the current chunk's index map.
+ * Memory: one budget-sized buffer and two chunks' index maps.
  */
 #pragma once
 

@@ -1,6 +1,7 @@
 /* The users library's entry points: see users.h. */
 #include "daemon/users/users.h"
 #include "daemon/users/dedup.h"
+#include "daemon/users/jv.h"
 #include "daemon/users/reader.h"
 #include "daemon/users/split.h"
 #include "daemon/users/validate.h"
@@ -8,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +26,8 @@ struct process {
 	const struct users_sink *sink;
 	void *ctx;
 	struct users_reader *reader;
-	struct json_tokener *tok;
+	struct jv_doc doc;
+	char *rewrite;      /* an element after a policy rewrite */
 	struct dedup *dedup;
 	struct split *split;
 	struct validate *v;
@@ -72,52 +73,115 @@ static void check_duplicates(struct process *p, struct validate *v, int *err)
 	}
 }
 
+/* An edit of the minified element: bytes [from, to) become `with`. */
+struct edit {
+	size_t from, to;
+	const char *with;
+	size_t with_len;
+};
+
+/* JSON string for `s` with only the escapes JSON requires. Returns length. */
+static size_t encode_string(const char *s, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	out[o++] = '"';
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '"' || *c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)*c;
+		} else if (*c < 0x20) {
+			memcpy(out + o, "\\u00", 4);
+			o += 4;
+			out[o++] = hex[*c >> 4];
+			out[o++] = hex[*c & 15];
+		} else
+			out[o++] = (char)*c;
+	}
+	out[o++] = '"';
+	return o;
+}
+
+/* The element with the policies applied: a member removed (unsupported hash
+ * stripped) and/or user_id without "auth0|". Everything else stays byte for
+ * byte. Returns the new length (into p->rewrite). */
+static size_t rewrite_element(struct process *p, const struct validate *v, const char *src,
+                              size_t len)
+{
+	struct edit ed[2];
+	size_t n = 0, o = 0, at = 0;
+	char enc[8 * 256 + 8];
+
+	if (v->strip_member) {
+		const struct jv *m = v->strip_member;
+		const struct jv *root = jv_root(&p->doc);
+		bool first = m->mstart == root->start + 1;
+		if (first && m->next)
+			ed[n++] = (struct edit){ m->mstart, (size_t)m->end + 1, "", 0 };
+		else if (!first)
+			ed[n++] = (struct edit){ (size_t)m->mstart - 1, m->end, "", 0 };
+		else
+			ed[n++] = (struct edit){ m->mstart, m->end, "", 0 };
+	}
+	if (v->strip_prefix && v->user_id_node) {
+		const struct jv *u = v->user_id_node;
+		if (u->end - u->start > 7 && memcmp(src + u->start + 1, "auth0|", 6) == 0)
+			ed[n++] = (struct edit){ (size_t)u->start + 1, (size_t)u->start + 7, "", 0 };
+		else {
+			/* Escapes in the prefix: write the stripped value afresh
+			 * (user_id is at most 255 characters: bounded). */
+			const char *val = jv_str(&p->doc, u) + 6;
+			if (strlen(val) * 6 + 2 < sizeof(enc))
+				ed[n++] = (struct edit){ u->start, u->end, enc, encode_string(val, enc) };
+		}
+	}
+	if (n == 2 && ed[1].from < ed[0].from) {
+		struct edit t = ed[0];
+		ed[0] = ed[1];
+		ed[1] = t;
+	}
+	for (size_t k = 0; k < n; k++) {
+		memcpy(p->rewrite + o, src + at, ed[k].from - at);
+		o += ed[k].from - at;
+		memcpy(p->rewrite + o, ed[k].with, ed[k].with_len);
+		o += ed[k].with_len;
+		at = ed[k].to;
+	}
+	memcpy(p->rewrite + o, src + at, len - at);
+	o += len - at;
+	p->rewrite[o] = '\0';
+	return o;
+}
+
 /* One user. 0, or < 0 to stop (failure to fill by the caller). */
 static int process_user(struct process *p, const struct users_element *e, struct users_failure *f)
 {
 	struct validate *v = p->v;
-	struct json_object *obj;
 	const char *bytes = e->min;
 	size_t len = e->min_len;
+	bool parsed;
 	int err = 0;
 
-	json_tokener_reset(p->tok);
-	obj = json_tokener_parse_ex(p->tok, e->min, (int)e->min_len + 1);
-	if (!obj && json_tokener_get_error(p->tok) != json_tokener_success) {
-		/* The scanner accepted it; json-c did not (e.g. a \u0000 key). */
-		v->opts = p->opts;
-		v->n = v->arena_len = v->dropped = 0;
-		v->email = v->user_id = v->username = v->strip_key = NULL;
-		v->strip_prefix = false;
-		validate_add(v, false, "", "INVALID_TYPE", NULL, "The user could not be parsed: %s",
-		             json_tokener_error_desc(json_tokener_get_error(p->tok)));
+	err = jv_parse(&p->doc, e->min, e->min_len);
+	if (err == -ENOMEM)
+		goto out;
+	parsed = err == 0;
+	err = 0;
+	if (!parsed) {
+		/* Never for scanner output; kept as a per-user error. */
+		validate_reset(v, p->opts);
+		validate_add(v, false, "", "INVALID_TYPE", NULL, "The user could not be parsed");
 	} else
-		validate_user(v, obj, p->opts);
+		validate_user(v, &p->doc, p->opts);
 
 	check_duplicates(p, v, &err);
 	if (err < 0)
 		goto out;
 
-	/* The bytes Auth0 gets: rewritten only when a policy changed the user. */
-	if (obj && (v->strip_key || v->strip_prefix)) {
-		if (v->strip_prefix) {
-			struct json_object *id;
-			if (json_object_object_get_ex(obj, "user_id", &id)) {
-				char *stripped = strdup(json_object_get_string(id) + 6);
-				if (!stripped) {
-					err = -ENOMEM;
-					goto out;
-				}
-				json_object_object_add(obj, "user_id", json_object_new_string(stripped));
-				free(stripped);
-			}
-			v->user_id = NULL; /* pointed into the replaced string */
-		}
-		if (v->strip_key)
-			json_object_object_del(obj, v->strip_key);
-		bytes = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-		                                            JSON_C_TO_STRING_NOSLASHESCAPE);
-		len = strlen(bytes);
+	/* The bytes Auth0 gets: spliced only when a policy changed the user. */
+	if (parsed && (v->strip_member || v->strip_prefix)) {
+		len = rewrite_element(p, v, e->min, e->min_len);
+		bytes = p->rewrite;
 	}
 	if (len > USERS_PROFILE_MAX)
 		validate_add(v, false, "", "PROFILE_SIZE_EXCEEDED", "shorten the metadata or other long fields",
@@ -144,12 +208,14 @@ static int process_user(struct process *p, const struct users_element *e, struct
 			p->reported_invalid++;
 		/* email/user_id as in the file (before any policy rewrite). */
 		const char *email = NULL, *uid = NULL;
-		struct json_object *x;
-		if (obj && json_object_is_type(obj, json_type_object)) {
-			if (json_object_object_get_ex(obj, "email", &x) && json_object_is_type(x, json_type_string))
-				email = json_object_get_string(x);
-			if (json_object_object_get_ex(obj, "user_id", &x) && json_object_is_type(x, json_type_string))
-				uid = json_object_get_string(x);
+		if (parsed) {
+			const struct jv *root = jv_root(&p->doc);
+			const struct jv *x = jv_get(&p->doc, root, "email");
+			if (x && x->type == JV_STRING)
+				email = jv_str(&p->doc, x);
+			x = jv_get(&p->doc, root, "user_id");
+			if (x && x->type == JV_STRING)
+				uid = jv_str(&p->doc, x);
 		}
 		if (p->sink->on_problems(p->ctx, e->index, e->line, email, uid, v->problems, v->n, !invalid)) {
 			err = -ECANCELED;
@@ -168,7 +234,6 @@ static int process_user(struct process *p, const struct users_element *e, struct
 		}
 	}
 out:
-	json_object_put(obj);
 	return err;
 }
 
@@ -204,10 +269,11 @@ int users_process(const char *path, const struct users_options *opts,
 		                  path, strerror(-err));
 		goto out;
 	}
-	p.tok = json_tokener_new_ex(USERS_DEPTH_MAX + 1);
+	jv_doc_init(&p.doc);
 	p.v = malloc(sizeof(*p.v));
+	p.rewrite = malloc(USERS_ELEMENT_MAX + 1);
 	err = dedup_new(&p.dedup);
-	if (!err && (!p.tok || !p.v))
+	if (!err && (!p.rewrite || !p.v))
 		err = -ENOMEM;
 	if (!err && chunk_dir)
 		err = split_new(chunk_dir, budget, chunk_cb, &p, &p.split);
@@ -286,8 +352,8 @@ out:
 	split_free(p.split);
 	dedup_free(p.dedup);
 	free(p.v);
-	if (p.tok)
-		json_tokener_free(p.tok);
+	free(p.rewrite);
+	jv_doc_done(&p.doc);
 	users_reader_free(p.reader);
 	return err;
 }

@@ -1,10 +1,10 @@
 /*
  * users — the Auth0 bulk-import users file: read, validate, split.
  *
- * A pure library (json-c and zlib only: no event loop, no logging, no
- * SQLite). `auth0-importd check` and the daemon's intake (in a uv worker
- * thread) both call users_process(); nothing here blocks on anything but the
- * files it is given.
+ * A pure library (zlib only: no event loop, no logging, no SQLite; users
+ * are parsed by jv.h, not json-c). `auth0-importd check` and the daemon's
+ * intake (in a uv worker thread) both call users_process(); nothing here
+ * blocks on anything but the files it is given.
  *
  * Terms
  *   users file   a JSON array of user objects, or NDJSON (one object per
@@ -45,10 +45,10 @@
  * whose hash matches an earlier one is DUPLICATED_USER. Every user's values
  * count, an invalid user's too (the file holds the duplicate either way).
  * Memory: 8 bytes per value kept (a sorted array) plus a fixed 2 MiB table
- * of recent values (dedup.h). Collisions are not
- * confirmed by re-reading: with 64-bit hashes the chance of a false duplicate
- * among n users is about n^2 / 2^65 (about 3e-6 for 10 million users), a
- * documented and accepted rate.
+ * of recent values (dedup.h). Collisions are not confirmed by re-reading:
+ * with 64-bit hashes the chance of any false duplicate among m values (up
+ * to 3 per user) is about m^2 / 2^65, 2.4e-5 for 10 million users with all
+ * three; a documented and accepted rate.
  */
 #pragma once
 
@@ -177,7 +177,9 @@ struct users_sink {
 	                   const char *email, const char *user_id,
 	                   const struct users_problem *problems, size_t n_problems,
 	                   bool warnings_only);
-	/* A chunk file is durable (fsynced, renamed, directory fsynced).
+	/* A chunk file is complete: fsynced and renamed (announced once the
+	 * next chunk has been written, the last one at the end; the chunk
+	 * directory is fsynced before users_process() returns 0).
 	 * indices: the original index of each user in the chunk, ascending. */
 	int (*on_chunk)(void *ctx, uint32_t chunk_no, const char *path,
 	                uint32_t n_users, const uint32_t *indices, size_t bytes);
@@ -234,10 +236,10 @@ struct users_failure {
  * problem is reported; chunks announced before are the caller's to discard
  * (users_chunks_remove()). With unsupported_hash=strip the stripped users'
  * chunks carry no password hash; with strip_auth0_prefix=true the stripped
- * user_id. Those elements are re-serialised by json-c: same values, numbers
- * as written, string escapes normalised (a \u00e9 escape becomes the raw
- * UTF-8 character, an escaped slash a plain one). Every other element is
- * written byte for byte as minified from the file.
+ * user_id: the member is cut out of (or the prefix out of) the minified
+ * element, everything else byte for byte; a user_id whose "auth0|" was
+ * written with escapes is re-encoded. Every other element is written byte
+ * for byte as minified from the file.
  *
  * Returns 0 when the whole file was read (invalid users or not: see
  * ret_summary), else a negative errno with ret_failure filled:

@@ -3,7 +3,6 @@
 #include "daemon/users/hint.h"
 #include "daemon/users/schema.h"
 
-#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -95,16 +94,16 @@ static const char *show(const char *s, char *buf, size_t size)
 	return buf;
 }
 
-static const char *type_name(struct json_object *o)
+static const char *type_name(const struct jv *o)
 {
-	switch (json_object_get_type(o)) {
-	case json_type_null: return "null";
-	case json_type_boolean: return "boolean";
-	case json_type_double: return "number";
-	case json_type_int: return "integer";
-	case json_type_object: return "object";
-	case json_type_array: return "array";
-	case json_type_string: return "string";
+	switch (o->type) {
+	case JV_NULL: return "null";
+	case JV_BOOL: return "boolean";
+	case JV_DOUBLE: return "number";
+	case JV_INT: return "integer";
+	case JV_OBJECT: return "object";
+	case JV_ARRAY: return "array";
+	case JV_STRING: return "string";
 	}
 	return "unknown";
 }
@@ -121,15 +120,15 @@ static const char *kind_name(enum schema_kind k)
 	return "unknown";
 }
 
-static bool kind_matches(enum schema_kind k, struct json_object *o)
+static bool kind_matches(enum schema_kind k, const struct jv *o)
 {
-	enum json_type t = json_object_get_type(o);
+	unsigned t = o->type;
 	switch (k) {
-	case SCHEMA_STRING: return t == json_type_string;
-	case SCHEMA_BOOLEAN: return t == json_type_boolean;
-	case SCHEMA_INTEGER: return t == json_type_int;
-	case SCHEMA_OBJECT: return t == json_type_object;
-	case SCHEMA_ARRAY: return t == json_type_array;
+	case SCHEMA_STRING: return t == JV_STRING;
+	case SCHEMA_BOOLEAN: return t == JV_BOOL;
+	case SCHEMA_INTEGER: return t == JV_INT;
+	case SCHEMA_OBJECT: return t == JV_OBJECT;
+	case SCHEMA_ARRAY: return t == JV_ARRAY;
 	}
 	return false;
 }
@@ -154,13 +153,13 @@ static void list_join(const char *const *list, char *buf, size_t size)
 	}
 }
 
-static void validate_object(struct validate *v, struct json_object *obj,
+static void validate_object(struct validate *v, const struct jv *obj,
                             const struct schema_table *t, const char *path);
 
 static void validate_string_prop(struct validate *v, const struct schema_prop *p,
-                                 const char *path, struct json_object *val)
+                                 const char *path, const struct jv *val)
 {
-	const char *s = json_object_get_string(val);
+	const char *s = jv_str(v->doc, val);
 	char sb[SHOW_MAX + 8];
 
 	if (p->min_len || p->max_len || p->warn_len) {
@@ -200,7 +199,7 @@ static void validate_string_prop(struct validate *v, const struct schema_prop *p
 }
 
 static void validate_prop(struct validate *v, const struct schema_prop *p,
-                          const char *path, struct json_object *val)
+                          const char *path, const struct jv *val)
 {
 	if (!kind_matches(p->kind, val)) {
 		ERROR(v, path, "INVALID_TYPE", NULL, "Expected type %s but found type %s",
@@ -218,14 +217,15 @@ static void validate_prop(struct validate *v, const struct schema_prop *p,
 		p->check(v, path, val);
 }
 
-static void validate_object(struct validate *v, struct json_object *obj,
+static void validate_object(struct validate *v, const struct jv *obj,
                             const struct schema_table *t, const char *path)
 {
 	char sub[VALIDATE_PATH_MAX];
 
 	uint64_t present = 0; /* bit i: t->props[i] seen */
 
-	json_object_object_foreach(obj, key, val) {
+	jv_foreach(v->doc, obj, val) {
+		const char *key = jv_key(v->doc, val);
 		const struct schema_prop *p = schema_find(t, key);
 		validate_path_join(sub, sizeof(sub), path, key);
 		if (p)
@@ -283,9 +283,9 @@ static const char *email_problem(const char *s)
 	return NULL;
 }
 
-void validate_hook_email(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_email(struct validate *v, const char *path, const struct jv *val)
 {
-	const char *s = json_object_get_string(val);
+	const char *s = jv_str(v->doc, val);
 	char sb[SHOW_MAX + 8];
 	size_t chars = validate_utf8_chars(s);
 
@@ -306,9 +306,9 @@ void validate_hook_email(struct validate *v, const char *path, struct json_objec
 	      show(s, sb, sizeof(sb)));
 }
 
-void validate_hook_phone(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_phone(struct validate *v, const char *path, const struct jv *val)
 {
-	const char *s = json_object_get_string(val);
+	const char *s = jv_str(v->doc, val);
 	size_t len = strlen(s);
 	bool ok = len >= 2 && len <= 16 && s[0] == '+';
 	char sb[SHOW_MAX + 8];
@@ -325,9 +325,9 @@ void validate_hook_phone(struct validate *v, const char *path, struct json_objec
 	      show(s, sb, sizeof(sb)));
 }
 
-void validate_hook_user_id(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_user_id(struct validate *v, const char *path, const struct jv *val)
 {
-	const char *s = json_object_get_string(val);
+	const char *s = jv_str(v->doc, val);
 	char sb[SHOW_MAX + 8];
 
 	v->user_id = s;
@@ -359,9 +359,9 @@ void validate_hook_user_id(struct validate *v, const char *path, struct json_obj
 	}
 }
 
-void validate_hook_url(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_url(struct validate *v, const char *path, const struct jv *val)
 {
-	const char *s = json_object_get_string(val);
+	const char *s = jv_str(v->doc, val);
 	const char *p = s;
 	char sb[SHOW_MAX + 8];
 	bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
@@ -408,9 +408,9 @@ static bool starts(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-void validate_hook_password_hash(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_password_hash(struct validate *v, const char *path, const struct jv *val)
 {
-	const char *s = json_object_get_string(val);
+	const char *s = jv_str(v->doc, val);
 
 	if (starts(s, "$2a$") || starts(s, "$2b$")) {
 		int cost = bcrypt_cost(s);
@@ -486,20 +486,21 @@ static long digest_bytes(const char *d)
 	return -1;
 }
 
-static const char *get_str(struct json_object *o, const char *key)
+static const char *get_str(const struct validate *v, const struct jv *o, const char *key)
 {
-	struct json_object *x;
-	if (!o || !json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_string))
-		return NULL;
-	return json_object_get_string(x);
+	const struct jv *x = o ? jv_get(v->doc, o, key) : NULL;
+	return x && x->type == JV_STRING ? jv_str(v->doc, x) : NULL;
 }
 
-static struct json_object *get_obj(struct json_object *o, const char *key)
+static const struct jv *get_obj(const struct validate *v, const struct jv *o, const char *key)
 {
-	struct json_object *x;
-	if (!o || !json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_object))
-		return NULL;
-	return x;
+	const struct jv *x = o ? jv_get(v->doc, o, key) : NULL;
+	return x && x->type == JV_OBJECT ? x : NULL;
+}
+
+static bool has(const struct validate *v, const struct jv *o, const char *key)
+{
+	return o && jv_get(v->doc, o, key) != NULL;
 }
 
 static bool is_phc_b64(const char *s, size_t n)
@@ -645,16 +646,16 @@ static void check_encoded(struct validate *v, const char *path, const char *valu
 		      what, bytes, expect_bytes);
 }
 
-void validate_hook_positive(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_positive(struct validate *v, const char *path, const struct jv *val)
 {
-	int64_t n = json_object_get_int64(val);
+	int64_t n = val->i;
 	if (n <= 0)
 		ERROR(v, path, "NOT_PASSED", NULL, "Value must be greater than 0 (found %lld)", (long long)n);
 }
 
-void validate_hook_cost(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_cost(struct validate *v, const char *path, const struct jv *val)
 {
-	int64_t n = json_object_get_int64(val);
+	int64_t n = val->i;
 	if (n <= 1 || (n & (n - 1)) != 0)
 		ERROR(v, path, "NOT_PASSED", "e.g. 16384 (2^14)",
 		      "cost must be a power of two greater than 1 (found %lld)", (long long)n);
@@ -669,13 +670,13 @@ static void require_member(struct validate *v, const char *base, const char *rel
 	      strrchr(rel, '/') + 1, alg);
 }
 
-void validate_hook_custom_password_hash(struct validate *v, const char *path, struct json_object *obj)
+void validate_hook_custom_password_hash(struct validate *v, const char *path, const struct jv *obj)
 {
-	const char *alg = get_str(obj, "algorithm");
-	struct json_object *hash = get_obj(obj, "hash");
-	const char *value = get_str(hash, "value");
-	const char *enc = get_str(hash, "encoding");
-	bool has_salt = json_object_object_get_ex(obj, "salt", NULL);
+	const char *alg = get_str(v, obj, "algorithm");
+	const struct jv *hash = get_obj(v, obj, "hash");
+	const char *value = get_str(v, hash, "value");
+	const char *enc = get_str(v, hash, "encoding");
+	bool has_salt = has(v, obj, "salt");
 	char p_alg[VALIDATE_PATH_MAX], p_val[VALIDATE_PATH_MAX], p_enc[VALIDATE_PATH_MAX];
 	char p_salt[VALIDATE_PATH_MAX], sb[SHOW_MAX + 8];
 
@@ -730,7 +731,7 @@ void validate_hook_custom_password_hash(struct validate *v, const char *path, st
 			ERROR(v, p_salt, "NOT_PASSED", "the salt is part of the bcrypt value; remove salt",
 			      "bcrypt takes no separate salt");
 	} else {
-		if (!enc && hash && !json_object_object_get_ex(hash, "encoding", NULL))
+		if (!enc && hash && !has(v, hash, "encoding"))
 			require_member(v, path, "/hash/encoding", alg);
 		else if (enc && strcmp(enc, "hex") != 0 && strcmp(enc, "base64") != 0) {
 			char hb[96];
@@ -788,15 +789,15 @@ void validate_hook_custom_password_hash(struct validate *v, const char *path, st
 			ERROR(v, p_val, "FORMAT", "$pbkdf2-sha512$i=100000,l=64$<salt>$<hash> (i and l optional)",
 			      "hash.value is not a pbkdf2 PHC string");
 	} else if (strcmp(alg, "hmac") == 0) {
-		const char *digest = get_str(hash, "digest");
-		if (hash && !json_object_object_get_ex(hash, "digest", NULL))
+		const char *digest = get_str(v, hash, "digest");
+		if (hash && !has(v, hash, "digest"))
 			require_member(v, path, "/hash/digest", alg);
-		if (hash && !json_object_object_get_ex(hash, "key", NULL))
+		if (hash && !has(v, hash, "key"))
 			require_member(v, path, "/hash/key", alg);
 		if (value && enc)
 			check_encoded(v, p_val, value, enc, digest ? digest_bytes(digest) : -1, "hash.value");
 	} else if (strcmp(alg, "scrypt") == 0) {
-		if (!json_object_object_get_ex(obj, "keylen", NULL))
+		if (!has(v, obj, "keylen"))
 			require_member(v, path, "/keylen", alg);
 		if (value && enc)
 			check_encoded(v, p_val, value, enc, -1, "hash.value");
@@ -807,9 +808,9 @@ void validate_hook_custom_password_hash(struct validate *v, const char *path, st
 	}
 
 	/* A salt's value must match its own encoding. */
-	struct json_object *salt = get_obj(obj, "salt");
-	const char *svalue = get_str(salt, "value");
-	const char *senc = get_str(salt, "encoding");
+	const struct jv *salt = get_obj(v, obj, "salt");
+	const char *svalue = get_str(v, salt, "value");
+	const char *senc = get_str(v, salt, "encoding");
 	if (svalue && senc) {
 		char p_sv[VALIDATE_PATH_MAX];
 		snprintf(p_sv, sizeof(p_sv), "%s/salt/value", path);
@@ -819,7 +820,7 @@ void validate_hook_custom_password_hash(struct validate *v, const char *path, st
 
 /* ---- metadata and MFA ------------------------------------------------ */
 
-static void metadata_keys(struct validate *v, struct json_object *o, const char *path,
+static void metadata_keys(struct validate *v, const struct jv *o, const char *path,
                           const char *which, unsigned depth)
 {
 	char sub[VALIDATE_PATH_MAX];
@@ -827,19 +828,20 @@ static void metadata_keys(struct validate *v, struct json_object *o, const char 
 
 	if (depth > 40)
 		return;
-	if (json_object_is_type(o, json_type_array)) {
-		size_t n = json_object_array_length(o);
-		for (size_t i = 0; i < n; i++) {
+	if (o->type == JV_ARRAY) {
+		size_t i = 0;
+		jv_foreach(v->doc, o, el) {
 			char idx[24];
-			snprintf(idx, sizeof(idx), "%zu", i);
+			snprintf(idx, sizeof(idx), "%zu", i++);
 			validate_path_join(sub, sizeof(sub), path, idx);
-			metadata_keys(v, json_object_array_get_idx(o, i), sub, which, depth + 1);
+			metadata_keys(v, el, sub, which, depth + 1);
 		}
 		return;
 	}
-	if (!json_object_is_type(o, json_type_object))
+	if (o->type != JV_OBJECT)
 		return;
-	json_object_object_foreach(o, key, val) {
+	jv_foreach(v->doc, o, val) {
+		const char *key = jv_key(v->doc, val);
 		validate_path_join(sub, sizeof(sub), path, key);
 		if (strchr(key, '.') || strchr(key, '$')) {
 			char hb[160];
@@ -856,11 +858,11 @@ static void metadata_keys(struct validate *v, struct json_object *o, const char 
 	}
 }
 
-void validate_hook_app_metadata(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_app_metadata(struct validate *v, const char *path, const struct jv *val)
 {
 	char sub[VALIDATE_PATH_MAX];
-	json_object_object_foreach(val, key, member) {
-		(void)member;
+	jv_foreach(v->doc, val, member) {
+		const char *key = jv_key(v->doc, member);
 		if (in_list(key, schema_app_metadata_reserved)) {
 			validate_path_join(sub, sizeof(sub), path, key);
 			ERROR(v, sub, "NOT_PASSED", "rename it, or move it to user_metadata",
@@ -870,14 +872,14 @@ void validate_hook_app_metadata(struct validate *v, const char *path, struct jso
 	metadata_keys(v, val, path, "app_metadata", 0);
 }
 
-void validate_hook_user_metadata(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_user_metadata(struct validate *v, const char *path, const struct jv *val)
 {
 	metadata_keys(v, val, path, "user_metadata", 0);
 }
 
-void validate_hook_totp_secret(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_totp_secret(struct validate *v, const char *path, const struct jv *val)
 {
-	const char *s = json_object_get_string(val);
+	const char *s = jv_str(v->doc, val);
 	bool lower = false, pad = false, ok = true;
 	for (const char *p = s; *p; p++) {
 		if ((*p >= 'A' && *p <= 'Z') || (*p >= '2' && *p <= '7'))
@@ -896,9 +898,9 @@ void validate_hook_totp_secret(struct validate *v, const char *path, struct json
 	      "String does not match pattern ^[A-Z2-7]+$");
 }
 
-void validate_hook_mfa_factors(struct validate *v, const char *path, struct json_object *val)
+void validate_hook_mfa_factors(struct validate *v, const char *path, const struct jv *val)
 {
-	size_t n = json_object_array_length(val);
+	size_t n = val->n;
 	char sub[VALIDATE_PATH_MAX];
 
 	if (n < 1) {
@@ -910,19 +912,19 @@ void validate_hook_mfa_factors(struct validate *v, const char *path, struct json
 		ERROR(v, path, "ARRAY_LENGTH_LONG", NULL, "Array is too long (%zu), maximum 10", n);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *item = json_object_array_get_idx(val, i);
+	size_t i = 0;
+	for (const struct jv *item = jv_child(v->doc, val); item; item = jv_next(v->doc, item), i++) {
 		char idx[24];
 		snprintf(idx, sizeof(idx), "%zu", i);
 		validate_path_join(sub, sizeof(sub), path, idx);
-		if (!json_object_is_type(item, json_type_object)) {
+		if (item->type != JV_OBJECT) {
 			ERROR(v, sub, "INVALID_TYPE", NULL, "Expected type object but found type %s",
 			      type_name(item));
 			continue;
 		}
 		size_t known = 0;
-		json_object_object_foreach(item, key, member) {
-			(void)member;
+		jv_foreach(v->doc, item, member) {
+			const char *key = jv_key(v->doc, member);
 			if (schema_find(&schema_mfa_factor, key))
 				known++;
 		}
@@ -975,31 +977,43 @@ static void apply_strip(struct validate *v)
 	     "the password hash uses an unsupported algorithm and was removed: the user is imported without a password");
 }
 
-void validate_user(struct validate *v, struct json_object *user, const struct users_options *opts)
+void validate_reset(struct validate *v, const struct users_options *opts)
 {
 	v->opts = opts;
+	v->doc = NULL;
 	v->n = v->n_errors = v->n_warnings = v->dropped = 0;
 	v->arena_len = 0;
 	v->email = v->user_id = v->username = NULL;
 	v->strip_key = NULL;
+	v->strip_member = v->user_id_node = NULL;
 	v->strip_prefix = false;
+}
 
-	if (!json_object_is_type(user, json_type_object)) {
+void validate_user(struct validate *v, const struct jv_doc *doc, const struct users_options *opts)
+{
+	const struct jv *user = jv_root(doc);
+
+	validate_reset(v, opts);
+	v->doc = doc;
+	if (user->type != JV_OBJECT) {
 		ERROR(v, "", "INVALID_TYPE", "each element of the array must be one user object",
 		      "Expected type object but found type %s", type_name(user));
 		return;
 	}
 	validate_object(v, user, &schema_user, "");
-	v->email = get_str(user, "email");
-	v->username = get_str(user, "username");
+	v->email = get_str(v, user, "email");
+	v->username = get_str(v, user, "username");
 	if (!v->user_id)
-		v->user_id = get_str(user, "user_id");
-	if (json_object_object_get_ex(user, "password_hash", NULL) &&
-	    json_object_object_get_ex(user, "custom_password_hash", NULL))
+		v->user_id = get_str(v, user, "user_id");
+	if (has(v, user, "password_hash") &&
+	    has(v, user, "custom_password_hash"))
 		ERROR(v, "/custom_password_hash", "NOT_PASSED", "keep only one of the two",
 		      "password_hash and custom_password_hash cannot be used together");
+	v->user_id_node = jv_get(doc, user, "user_id");
 	if (opts->unsupported_hash == USERS_UNSUPPORTED_HASH_STRIP)
 		apply_strip(v);
+	if (v->strip_key)
+		v->strip_member = jv_get(doc, user, v->strip_key);
 }
 
 void validate_finish(struct validate *v)

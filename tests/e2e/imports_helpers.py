@@ -25,6 +25,8 @@ class Daemon(harness.Daemon):
         e = {"AUTH0_DOMAIN": "http://127.0.0.1:9", "AUTH0_CLIENT_ID": "e2e-client",
              "AUTH0_CLIENT_SECRET": "e2e-secret"}
         e.update(env or {})
+        self.extra_env = e
+        self.extra_args = list(extra_args)
         super().__init__(args=list(extra_args) + ["--log-level", "info"], env=e, **kw)
 
     def log(self):

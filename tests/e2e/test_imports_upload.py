@@ -228,6 +228,15 @@ class ImportsUpload(unittest.TestCase):
         status, _, data = self.d.call("DELETE", "/v1/imports/imp_0000000000000000")
         self.assertEqual(status, 404, data)
 
+    def test_metrics(self):
+        post_form(self.d, users_array(2, start=500))
+        status, _, data = self.d.call("GET", "/metrics")
+        self.assertEqual(status, 200)
+        text = data.decode()
+        self.assertIn('importd_imports{state="queued"}', text)
+        self.assertIn('importd_users{outcome="pending"}', text)
+        self.assertIn('importd_users{outcome="invalid"}', text)
+
     def test_not_found(self):
         for path in ("/v1/imports/imp_0000000000000000", "/v1/imports/imp_0000000000000000/errors",
                      "/v1/imports/imp_0000000000000000/failed-users"):

@@ -438,12 +438,51 @@ static void test_policies_extract_split(void **state)
 	(void)state;
 }
 
+/* Policy rewrites splice the element: first, middle and escaped cases. */
+static void test_rewrites(void **state)
+{
+	char dir[] = "/tmp/users-split3-XXXXXX";
+	char path[256], c0[400];
+	struct users_options o;
+	struct users_summary sum;
+	struct users_failure f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/users.json", dir);
+	const char *file =
+		"[{\"password_hash\":\"$1$x\", \"email\":\"a@x.co\"},\n"
+		" {\"user_id\":\"auth0\\u007cab\\\"c\",\"email\":\"b@x.co\"},\n"
+		" {\"email\":\"c@x.co\",\"custom_password_hash\":{\"algorithm\":\"crypt\",\"hash\":{\"value\":\"x\"}},\"name\":\"C\\u00e9\"},\n"
+		" {\"custom_password_hash\":{\"algorithm\":\"crypt\",\"hash\":{\"value\":\"x\"}}, \"user_id\":\"auth0|z\", \"email\":\"d@x.co\"}]";
+	write_file(path, file, strlen(file));
+	users_options_init(&o);
+	o.strip_auth0_prefix = USERS_AUTH0_PREFIX_STRIP;
+	o.unsupported_hash = USERS_UNSUPPORTED_HASH_STRIP;
+	assert_int_equal(users_process(path, &o, dir, NULL, NULL, &sum, &f), 0);
+	assert_int_equal(sum.users_valid, 4);
+	assert_int_equal(sum.users_warned, 3);
+	assert_int_equal(users_chunk_path(c0, sizeof(c0), dir, 0), 0);
+	struct concat c = { .buf = malloc(4096) };
+	assert_int_equal(users_chunk_foreach(c0, concat_chunk_cb, &c), 0);
+	c.buf[c.len] = '\0';
+	assert_string_equal(c.buf,
+		"{\"email\":\"a@x.co\"}\n"
+		"{\"user_id\":\"ab\\\"c\",\"email\":\"b@x.co\"}\n"
+		"{\"email\":\"c@x.co\",\"name\":\"C\\u00e9\"}\n"
+		"{\"user_id\":\"z\",\"email\":\"d@x.co\"}\n");
+	free(c.buf);
+	users_chunks_remove(dir);
+	rm_dir(dir);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_overhead),
 		cmocka_unit_test(test_property_random),
 		cmocka_unit_test(test_policies_extract_split),
+		cmocka_unit_test(test_rewrites),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* Every rule of the import schema, with valid and invalid examples and the
  * exact diagnostics (pointer, code, message, hint). */
+#include "daemon/users/scan.h"
 #include "daemon/users/validate.h"
 #include "daemon/users/users.h"
 
@@ -209,6 +210,16 @@ static const struct row rows[] = {
 	{ "{\"email\":\"x\",\"username\":\"abcdefghijklmnopq\",\"blocked\":\"no\"}", R, U, "E /email FORMAT; E /blocked INVALID_TYPE; W /username MAX_LENGTH", NULL, NULL },
 };
 
+/* The scanner's minified bytes, parsed into doc (as users_process does). */
+static bool parse_user(struct jv_doc *doc, char *buf, const char *text)
+{
+	struct scan sc = { .out = buf, .out_cap = 65536, .max_depth = USERS_DEPTH_MAX };
+	if (scan_element(&sc, text, strlen(text), 1) != SCAN_DONE || sc.end != strlen(text))
+		return false;
+	buf[sc.out_len] = '\0';
+	return jv_parse(doc, buf, sc.out_len) == 0;
+}
+
 static void canon(const struct validate *v, char *buf, size_t size)
 {
 	size_t o = 0;
@@ -227,6 +238,9 @@ static void test_rules(void **state)
 {
 	struct validate *v = malloc(sizeof(*v));
 	char got[2048];
+	char *buf = malloc(65536);
+	struct jv_doc doc;
+	jv_doc_init(&doc);
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const struct row *r = &rows[i];
@@ -235,10 +249,9 @@ static void test_rules(void **state)
 		o.unsupported_hash = r->hash_policy == S ? USERS_UNSUPPORTED_HASH_STRIP : USERS_UNSUPPORTED_HASH_REJECT;
 		o.strip_auth0_prefix = r->prefix_policy == T ? USERS_AUTH0_PREFIX_STRIP :
 		                       r->prefix_policy == F ? USERS_AUTH0_PREFIX_KEEP : USERS_AUTH0_PREFIX_UNSET;
-		struct json_object *u = json_tokener_parse(r->user);
-		if (!u && strcmp(r->user, "null") != 0)
+		if (!parse_user(&doc, buf, r->user))
 			fail_msg("row %zu does not parse: %s", i, r->user);
-		validate_user(v, u, &o);
+		validate_user(v, &doc, &o);
 		validate_finish(v);
 		canon(v, got, sizeof(got));
 		if (strcmp(got, r->expect) != 0)
@@ -248,8 +261,9 @@ static void test_rules(void **state)
 		if (r->hint && (!v->problems[0].hint || strcmp(v->problems[0].hint, r->hint) != 0))
 			fail_msg("row %zu hint\n  expected [%s]\n  got      [%s]", i, r->hint,
 			         v->problems[0].hint ? v->problems[0].hint : "(none)");
-		json_object_put(u);
 	}
+	jv_doc_done(&doc);
+	free(buf);
 	free(v);
 	(void)state;
 }
@@ -261,9 +275,12 @@ static void test_policies_facts(void **state)
 	users_options_init(&o);
 	o.strip_auth0_prefix = USERS_AUTH0_PREFIX_STRIP;
 	o.unsupported_hash = USERS_UNSUPPORTED_HASH_STRIP;
-	struct json_object *u = json_tokener_parse(
-		"{\"email\":\"A@x.co\",\"user_id\":\"auth0|42\",\"username\":\"Bob\",\"password_hash\":\"$1$x\"}");
-	validate_user(v, u, &o);
+	char buf[512];
+	struct jv_doc doc;
+	jv_doc_init(&doc);
+	assert_true(parse_user(&doc, buf,
+		"{\"email\":\"A@x.co\",\"user_id\":\"auth0|42\",\"username\":\"Bob\",\"password_hash\":\"$1$x\"}"));
+	validate_user(v, &doc, &o);
 	validate_finish(v);
 	assert_true(v->strip_prefix);
 	assert_string_equal(v->user_id, "42");
@@ -272,7 +289,7 @@ static void test_policies_facts(void **state)
 	assert_string_equal(v->strip_key, "password_hash");
 	assert_int_equal(v->n_errors, 0);
 	assert_int_equal(v->n_warnings, 1);
-	json_object_put(u);
+	jv_doc_done(&doc);
 	free(v);
 	(void)state;
 }
@@ -288,12 +305,16 @@ static void test_many_problems_bounded(void **state)
 	struct validate *v = malloc(sizeof(*v));
 	struct users_options opt;
 	users_options_init(&opt);
-	struct json_object *u = json_tokener_parse(s);
-	validate_user(v, u, &opt);
+	char *buf = malloc(65536);
+	struct jv_doc doc;
+	jv_doc_init(&doc);
+	assert_true(parse_user(&doc, buf, s));
+	validate_user(v, &doc, &opt);
 	validate_finish(v);
 	assert_int_equal(v->n, VALIDATE_PROBLEMS_MAX);
 	assert_true(v->dropped > 0);
-	json_object_put(u);
+	jv_doc_done(&doc);
+	free(buf);
 	free(v);
 	free(s);
 	(void)state;
