@@ -14,11 +14,11 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
+#include "daemon/sandbox_child.h"
 #include "queue/intake.h"
 #include "queue/migrate.h"
 #include "queue/pipeline.h"
 #include "queue/undo.h"
-#include "daemon/sandbox_child.h"
 #include "queue/store.h"
 
 #include "build_config.h"
@@ -246,6 +246,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if ((r = pipeline_new(app.loop, app.store, app.cfg, &app.pipeline)) < 0 ||
+	    (r = pipeline_set_metrics(app.pipeline, app.metrics)) < 0 ||
 	    (r = pipeline_start(app.pipeline)) < 0) {
 		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
 		goto out;
@@ -277,7 +278,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* --- Modules add their routes here. */
-	if ((r = h_imports_register(app.api, app.imports)) < 0) {
+	if ((r = api_server_add_status(app.api, pipeline_status_json, app.pipeline)) < 0) {
+		log_error("api", "cannot add the pipeline status: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = h_imports_register(app.api, app.imports)) < 0 ||
+	    (r = h_imports_add_metrics(app.metrics, app.imports)) < 0) {
 		log_error("api", "cannot add the imports routes: %s", strerror(-r));
 		goto out;
 	}

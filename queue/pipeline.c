@@ -13,6 +13,7 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/secret.h"
 #include "queue/pipeline_int.h"
 #include "queue/store.h"
@@ -33,9 +34,36 @@ static int64_t now_s(void)
 
 /* --- tenants -------------------------------------------------------------- */
 
+static const char *kind_name(enum a0_call_kind k)
+{
+	switch (k) {
+	case A0_CALL_IMPORT: return "users-imports";
+	case A0_CALL_JOB: return "job";
+	case A0_CALL_JOB_ERRORS: return "job-errors";
+	case A0_CALL_EXPORT: return "users-exports";
+	case A0_CALL_DOWNLOAD: return "download";
+	case A0_CALL_USERS_BY_EMAIL: return "users-by-email";
+	case A0_CALL_USER_DELETE: return "users-delete";
+	}
+	return "other";
+}
+
 static void observer(const struct a0_observation *obs, void *arg)
 {
 	struct ptenant *t = arg;
+	struct pipeline *p = t->p;
+	if (p->m_requests) {
+		char st[16];
+		if (obs->status)
+			snprintf(st, sizeof(st), "%ld", obs->status);
+		else
+			snprintf(st, sizeof(st), "error");
+		metric_add(p->m_requests, 1, (const char *[]){t->name, kind_name(obs->kind), st});
+		if (obs->cls->verdict == A0_WAIT)
+			metric_add(p->m_429, 1, (const char *[]){t->name, "rate"});
+		else if (obs->cls->verdict == A0_TOO_MANY_JOBS)
+			metric_add(p->m_429, 1, (const char *[]){t->name, "jobs"});
+	}
 	int64_t now = pipeline_now_ms();
 	int64_t wait_until = obs->cls->verdict == A0_WAIT ? obs->cls->wait_until_ms : 0;
 	sched_observe(t->st, now, obs->status ? obs->rl : NULL, wait_until);
@@ -54,6 +82,31 @@ struct ptenant *pipeline_tenant(struct pipeline *p, const char *name)
 	return NULL;
 }
 
+static int client_new(struct pipeline *p, struct ptenant *t, const struct tenant_config *tc,
+		      struct a0_client **ret)
+{
+	struct a0_client_config cc = {
+		.base_url = tc->base_url,
+		.audience = tc->audience,
+		.client_id = tc->client_id,
+		.client_secret = secret_value(tc->client_secret),
+	};
+	int r = a0_client_new(p->uc, &cc, ret);
+	if (r == 0)
+		a0_client_set_observer(*ret, observer, t);
+	return r;
+}
+
+static void tenant_free(struct ptenant *t)
+{
+	pipeline_slots_free(t);
+	a0_client_free(t->client);
+	for (size_t i = 0; i < t->nretired; i++)
+		a0_client_free(t->retired[i]);
+	free(t->retired);
+	free(t);
+}
+
 static int tenant_add(struct pipeline *p, const struct tenant_config *tc)
 {
 	if (!tc->base_url || !tc->client_id || !tc->client_secret) {
@@ -66,26 +119,18 @@ static int tenant_add(struct pipeline *p, const struct tenant_config *tc)
 		return -ENOMEM;
 	t->p = p;
 	snprintf(t->name, sizeof(t->name), "%s", tc->name);
-	struct a0_client_config cc = {
-		.base_url = tc->base_url,
-		.audience = tc->audience,
-		.client_id = tc->client_id,
-		.client_secret = secret_value(tc->client_secret),
-	};
-	int r = a0_client_new(p->uc, &cc, &t->client);
+	int r = client_new(p, t, tc, &t->client);
 	if (r < 0) {
 		free(t);
 		return r;
 	}
-	a0_client_set_observer(t->client, observer, t);
 	struct sched_tenant_config sc = {
 		.max_concurrent_jobs = tc->max_concurrent_jobs,
 		.max_rps = tc->max_rps,
 	};
 	r = sched_tenant_add(p->sched, tc->name, &sc, &t->st);
 	if (r < 0) {
-		a0_client_free(t->client);
-		free(t);
+		tenant_free(t);
 		return r;
 	}
 	t->next = p->tenants;
@@ -133,9 +178,7 @@ fail:
 	while (p->tenants) {
 		struct ptenant *t = p->tenants;
 		p->tenants = t->next;
-		pipeline_slots_free(t);
-		a0_client_free(t->client);
-		free(t);
+		tenant_free(t);
 	}
 	sched_free(p->sched);
 	free(p->state_dir);
@@ -179,6 +222,23 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 			.max_rps = tc->max_rps,
 		};
 		sched_tenant_configure(t->st, &sc);
+		/* Credentials, base URL or audience may have changed: new calls
+		 * use a new client (one token grant); calls running on the old
+		 * one finish there. */
+		struct a0_client *n;
+		if (!tc->base_url || !tc->client_id || !tc->client_secret ||
+		    client_new(p, t, tc, &n) < 0) {
+			log_warn("queue", "tenant %s: keeping the old credentials", tc->name);
+			continue;
+		}
+		struct a0_client **rs = realloc(t->retired, (t->nretired + 1) * sizeof(*rs));
+		if (!rs) {
+			a0_client_free(n);
+			continue;
+		}
+		t->retired = rs;
+		t->retired[t->nretired++] = t->client;
+		t->client = n;
 	}
 	pipeline_tick(p);
 }
@@ -200,9 +260,7 @@ void pipeline_stop(struct pipeline *p)
 	while (p->tenants) {
 		struct ptenant *t = p->tenants;
 		p->tenants = t->next;
-		pipeline_slots_free(t);
-		a0_client_free(t->client);
-		free(t);
+		tenant_free(t);
 	}
 	uv_timer_stop(&p->tick_timer);
 	uv_timer_stop(&p->rescan_timer);
@@ -240,6 +298,96 @@ int pipeline_tenant_status(struct pipeline *p, const char *tenant,
 	return 0;
 }
 
+static json_object *time_or_null(int64_t ms)
+{
+	if (ms <= 0)
+		return NULL;
+	char buf[32];
+	import_format_time(ms / 1000, buf, sizeof(buf));
+	return json_object_new_string(buf);
+}
+
+void pipeline_count_retry(struct pchunk *c, const char *endpoint)
+{
+	struct pipeline *p = c->p;
+	if (p->m_retries)
+		metric_add(p->m_retries, 1, (const char *[]){c->imp->t->name, endpoint});
+}
+
+void pipeline_count_job_end(struct pchunk *c, int64_t now)
+{
+	struct pipeline *p = c->p;
+	if (p->m_job_seconds && c->submitted_at_ms > 0 && now >= c->submitted_at_ms)
+		metric_observe(p->m_job_seconds, (double)(now - c->submitted_at_ms) / 1000.0,
+			       (const char *[]){c->imp->t->name});
+}
+
+static void collect(struct metrics *m, void *arg)
+{
+	(void)m;
+	struct pipeline *p = arg;
+	if (p->stopping)
+		return;
+	for (struct ptenant *t = p->tenants; t; t = t->next)
+		metric_set(p->m_in_flight, (double)sched_tenant_active(t->st), (const char *[]){t->name});
+}
+
+int pipeline_set_metrics(struct pipeline *p, struct metrics *m)
+{
+	static const char *const l3[] = {"tenant", "endpoint", "status"};
+	static const char *const lkind[] = {"tenant", "kind"};
+	static const char *const lend[] = {"tenant", "endpoint"};
+	static const char *const l1[] = {"tenant"};
+	static const double buckets[] = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200};
+	p->metrics = m;
+	p->m_requests = metrics_counter(m, "auth0_requests_total",
+					"Auth0 Management API answers by endpoint and status", 3, l3);
+	p->m_429 = metrics_counter(m, "auth0_429_total",
+				   "Auth0 429 answers: rate limit or too many active import jobs", 2, lkind);
+	p->m_retries = metrics_counter(m, "auth0_retries_total",
+				       "Auth0 calls retried after a transient failure", 2, lend);
+	p->m_job_seconds = metrics_histogram(m, "auth0_job_duration_seconds",
+					     "Auth0 import jobs, from submit to seen ended", 1, l1,
+					     sizeof(buckets) / sizeof(buckets[0]), buckets);
+	p->m_in_flight = metrics_gauge(m, "auth0_jobs_in_flight",
+				       "Auth0 import jobs active or being submitted", 1, l1);
+	if (!p->m_requests || !p->m_429 || !p->m_retries || !p->m_job_seconds || !p->m_in_flight)
+		return -ENOMEM;
+	return metrics_add_collector(m, collect, p);
+}
+
+void pipeline_status_json(struct json_object *status, void *arg)
+{
+	struct pipeline *p = arg;
+	if (!p || p->stopping)
+		return;
+	json_object *all = json_object_new_object();
+	int64_t now = pipeline_now_ms();
+	for (struct ptenant *t = p->tenants; t; t = t->next) {
+		struct pipeline_tenant_status ts;
+		if (pipeline_tenant_status(p, t->name, &ts) < 0)
+			continue;
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "jobs_in_flight", json_object_new_int((int)ts.jobs_active));
+		json_object_object_add(o, "max_concurrent_jobs", json_object_new_int((int)ts.cap));
+		json_object *rl = json_object_new_object();
+		json_object_object_add(rl, "tokens", json_object_new_double(ts.tokens));
+		json_object_object_add(rl, "refill_per_second", json_object_new_double(ts.rate));
+		json_object_object_add(rl, "waiting_until",
+				       ts.blocked_until_ms > now ? time_or_null(ts.blocked_until_ms) : NULL);
+		json_object_object_add(o, "rate_limit", rl);
+		json_object *tok = json_object_new_object();
+		json_object_object_add(tok, "valid_until", time_or_null(ts.token_expires_ms));
+		const char *te = a0_token_last_error(a0_client_token(t->client));
+		json_object_object_add(tok, "last_error", te[0] ? json_object_new_string(te) : NULL);
+		json_object_object_add(o, "token", tok);
+		json_object_object_add(o, "last_error",
+				       ts.last_error[0] ? json_object_new_string(ts.last_error) : NULL);
+		json_object_object_add(all, t->name, o);
+	}
+	json_object_object_add(status, "auth0", all);
+}
+
 /* --- chunks ------------------------------------------------------------------- */
 
 static void pchunk_free(struct pchunk *c)
@@ -275,6 +423,14 @@ void pchunk_end(struct pchunk *c)
 	c->dead = true;
 	if (c->pending == 0)
 		pchunk_free(c);
+}
+
+void pchunk_retire(struct pchunk *c)
+{
+	if (c->item) {
+		sched_item_remove(c->item);
+		c->item = NULL;
+	}
 }
 
 void pipeline_observe_none(struct pchunk *c, const struct a0_result *res)
@@ -447,7 +603,7 @@ static struct pwrite *pwrite_new(struct pchunk *c, enum pwrite_op op)
 static void after_write(int status, void *ctx);
 
 /* Queues a write; the chunk stays referenced until its done callback. */
-static void pwrite_queue(struct pwrite *w)
+static int pwrite_queue(struct pwrite *w)
 {
 	struct pchunk *c = w->c;
 	c->pending++;
@@ -458,6 +614,7 @@ static void pwrite_queue(struct pwrite *w)
 		c->pending--;
 		pwrite_free(w);
 	}
+	return r;
 }
 
 static void submit_call(struct pchunk *c);
@@ -489,6 +646,12 @@ static void after_write(int status, void *ctx)
 	case PW_FAIL_IMPORT:
 		if (status == 0)
 			log_warn("queue", "import %s failed: %s", w->import_id, w->message);
+		pchunk_end(c);
+		break;
+	case PW_FAIL_CHUNK:
+		/* Forgotten only now: until the commit, a rescan still finds it
+		 * submitting in the store and must see it held. */
+		pchunk_end(c);
 		break;
 	case PW_SPLIT:
 		split_commit_done(w, status);
@@ -556,19 +719,23 @@ void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *mes
 		return;
 	snprintf(w->message, sizeof(w->message), "%s", message);
 	w->problem = problem_json(message);
-	pwrite_queue(w);
-	pchunk_end(c);
+	pchunk_retire(c);
+	if (pwrite_queue(w) < 0)
+		pchunk_end(c);
 }
 
 static void fail_chunk(struct pchunk *c, const char *message)
 {
 	struct pwrite *w = pwrite_new(c, PW_FAIL_CHUNK);
-	if (w) {
-		snprintf(w->message, sizeof(w->message), "%s", message);
-		log_warn("queue", "chunk %s-%" PRId64 ": failed: %s", c->imp->id, c->chunk_no, message);
-		pwrite_queue(w);
+	if (!w) {
+		pchunk_end(c);
+		return;
 	}
-	pchunk_end(c);
+	snprintf(w->message, sizeof(w->message), "%s", message);
+	log_warn("queue", "chunk %s-%" PRId64 ": failed: %s", c->imp->id, c->chunk_no, message);
+	pchunk_retire(c);
+	if (pwrite_queue(w) < 0)
+		pchunk_end(c);
 }
 
 static void requeue(struct pchunk *c, const char *message, int64_t next_attempt_ms,
@@ -598,6 +765,7 @@ static void submit_done(const struct a0_result *res, void *arg)
 	switch (res->cls.verdict) {
 	case A0_OK:
 		snprintf(c->job_id, sizeof(c->job_id), "%s", res->job.id);
+		c->submitted_at_ms = now;
 		log_info("queue", "chunk %s-%" PRId64 ": submitted as %s (%u users, %zu bytes)",
 			 c->imp->id, c->chunk_no, c->job_id, c->users, res->request_bytes);
 		sched_submitted(c->item, now);
@@ -632,6 +800,7 @@ static void submit_done(const struct a0_result *res, void *arg)
 			fail_chunk(c, m);
 			break;
 		}
+		pipeline_count_retry(c, "users-imports");
 		log_info("queue", "chunk %s-%" PRId64 ": transient failure (%s), retrying",
 			 c->imp->id, c->chunk_no, msg);
 		requeue(c, msg, 0, maybe_sent);

@@ -80,6 +80,13 @@ void pipeline_slot_ended(struct pipeline *p, const char *tenant, const struct a0
  * export's download link): NULL when unknown. Valid until pipeline_stop. */
 struct a0_client *pipeline_tenant_client(struct pipeline *p, const char *tenant);
 
+/* Publishes auth0_requests_total{tenant,endpoint,status},
+ * auth0_429_total{tenant,kind} (kind "rate" or "jobs"), auth0_retries_total
+ * {tenant,endpoint}, auth0_job_duration_seconds{tenant} and the gauge
+ * auth0_jobs_in_flight{tenant}. */
+struct metrics;
+int pipeline_set_metrics(struct pipeline *p, struct metrics *m);
+
 /* For /v1/status: jobs in flight and the rate-limit budget of a tenant. */
 struct pipeline_tenant_status {
 	unsigned jobs_active;
@@ -92,3 +99,8 @@ struct pipeline_tenant_status {
 };
 int pipeline_tenant_status(struct pipeline *p, const char *tenant,
 			   struct pipeline_tenant_status *ret);
+/* A GET /v1/status contributor (api_server_add_status): adds "auth0":
+ * {"<tenant>": {jobs in flight, cap, rate-limit budget, token validity, last
+ * error}} — never a token or secret. `arg` is the pipeline. */
+struct json_object;
+void pipeline_status_json(struct json_object *status, void *arg);

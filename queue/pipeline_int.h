@@ -29,6 +29,7 @@ struct pchunk {
 	int64_t chunk_no;
 	uint32_t users;
 	char job_id[128];
+	int64_t submitted_at_ms;
 	bool resubmitted;
 	bool known_state;       /* loaded as submitted */
 	struct sched_item *item;
@@ -63,6 +64,8 @@ struct ptenant {
 	struct pipeline *p;
 	char name[40];
 	struct a0_client *client;
+	struct a0_client **retired;  /* replaced at reloads; their calls run out */
+	size_t nretired;
 	struct sched_tenant *st;
 	char last_error[A0_MESSAGE_MAX];
 	struct pipeline_slot *slots, *slots_tail; /* pipeline_slot_wait, FIFO */
@@ -79,6 +82,8 @@ struct pipeline {
 	struct pimport *imports;
 	uv_timer_t tick_timer;
 	uv_timer_t rescan_timer;
+	struct metrics *metrics;
+	struct metric *m_requests, *m_429, *m_retries, *m_job_seconds, *m_in_flight;
 	bool started;
 	bool stopping;
 	bool in_tick;
@@ -88,9 +93,15 @@ struct pipeline {
 
 /* pipeline.c */
 int64_t pipeline_now_ms(void);
+/* Counts a transient failure of a call (metrics). */
+void pipeline_count_retry(struct pchunk *c, const char *endpoint);
+void pipeline_count_job_end(struct pchunk *c, int64_t now);
 void pipeline_tick(struct pipeline *p);
 void pchunk_release(struct pchunk *c);       /* pending-- and free if dead */
 void pchunk_end(struct pchunk *c);           /* no more work: remove from sched */
+/* Out of the scheduler now, still held (a rescan must not take it over)
+ * until the write that ends it commits and calls pchunk_end. */
+void pchunk_retire(struct pchunk *c);
 struct ptenant *pipeline_tenant(struct pipeline *p, const char *name);
 /* Fails the whole import with Auth0's message (problem JSON) and stops it. */
 void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *message);

@@ -180,6 +180,7 @@ static void poll_done(const struct a0_result *res, void *arg)
 			sched_poll_running(c->item, now, j->percentage_done, j->time_left_seconds);
 		}
 		if (ended) {
+			pipeline_count_job_end(c, now);
 			sched_poll_ended(c->item, now, fetch);
 			if (!fetch)
 				commit_summary(c, false);
@@ -199,6 +200,7 @@ static void poll_done(const struct a0_result *res, void *arg)
 	default:
 		/* Transient, or credentials that stopped working: keep following
 		 * (Auth0 ends the job anyway; SCHED_DO_EXPIRE bounds it). */
+		pipeline_count_retry(c, "job");
 		sched_retry(c->item, now);
 		break;
 	}
@@ -506,6 +508,7 @@ static void fetch_done(const struct a0_result *res, void *arg)
 		commit_summary(c, false);
 		break;
 	default:
+		pipeline_count_retry(c, "job-errors");
 		if (sched_retry(c->item, now) == -ETIMEDOUT) {
 			log_warn("queue", "chunk %s-%" PRId64 ": cannot fetch job %s's errors (%s), "
 				 "keeping the summary only", c->imp->id, c->chunk_no, c->job_id,

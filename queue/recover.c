@@ -166,6 +166,7 @@ static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *i
 			const char *job = (const char *)sqlite3_column_text(st, 3);
 			snprintf(c->job_id, sizeof(c->job_id), "%s", job ? job : "");
 			int64_t sub = sqlite3_column_int64(st, 5) * 1000;
+			c->submitted_at_ms = sub;
 			r = sched_item_active(imp->simp, (uint32_t)no, c->users, sub ? sub : now, now, c,
 					      &c->item);
 			log_info("queue", "chunk %s-%" PRId64 ": job %s at Auth0, following it", imp->id,

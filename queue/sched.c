@@ -39,6 +39,7 @@ struct sched_item {
 	int64_t submitted_at;
 	int64_t next_poll;
 	int64_t last_running_at;
+	int64_t poll_sent_at;   /* when the poll in flight was handed out */
 	int64_t poll_interval;
 	struct sched_item *prev, *next; /* import queue (QUEUED) or tenant jobs */
 };
@@ -533,6 +534,8 @@ static void take(struct sched_tenant *t, struct sched_item *it, enum sched_actio
 {
 	it->inflight = true;
 	it->inflight_kind = kind;
+	if (kind == SCHED_DO_POLL)
+		it->poll_sent_at = now;
 	if (kind != SCHED_DO_EXPIRE)
 		bucket_take(&t->b, now);
 	if (kind == SCHED_DO_SUBMIT)
@@ -731,17 +734,23 @@ void sched_poll_running(struct sched_item *it, int64_t now, int percentage_done,
 	if (it->state != SCHED_ACTIVE)
 		return;
 	it->attempts = 0;
-	it->last_running_at = now;
+	/* The job was running when the poll left, not when its answer came. */
+	it->last_running_at = it->poll_sent_at ? it->poll_sent_at : now;
 	int64_t next;
 	const int64_t estimate_max = 5 * 60 * 1000;
 	int64_t expected = 0;
 	if (t->ms_per_user > 0)
 		expected = it->submitted_at + (int64_t)(t->ms_per_user * (double)it->users);
-	if (time_left_s >= 0) {
-		next = now + min64((int64_t)time_left_s * 1000, estimate_max);
-	} else if (percentage_done > 0 && percentage_done < 100) {
+	if (percentage_done > 0 && percentage_done < 100) {
+		/* Finer than time_left_seconds (whole seconds, rounded up), which
+		 * still bounds it. */
 		int64_t elapsed = now - it->submitted_at;
-		next = now + min64(elapsed * (100 - percentage_done) / percentage_done, estimate_max);
+		int64_t rem = elapsed * (100 - percentage_done) / percentage_done;
+		if (time_left_s >= 0)
+			rem = min64(rem, (int64_t)time_left_s * 1000);
+		next = now + min64(rem, estimate_max);
+	} else if (time_left_s >= 0) {
+		next = now + min64((int64_t)time_left_s * 1000, estimate_max);
 	} else if (expected > now + SCHED_POLL_MIN_MS) {
 		next = min64(expected, now + estimate_max);
 	} else {
@@ -763,7 +772,8 @@ void sched_poll_ended(struct sched_item *it, int64_t now, bool fetch_errors)
 		return;
 	/* The job ended between the last "running" answer and now. */
 	int64_t from = it->last_running_at ? it->last_running_at : it->submitted_at;
-	double ended = ((double)from + (double)now) / 2.0;
+	int64_t to = it->poll_sent_at > from ? it->poll_sent_at : now;
+	double ended = ((double)from + (double)to) / 2.0;
 	double dur = ended - (double)it->submitted_at;
 	if (it->users > 0 && dur > 0) {
 		/* Weighted by users, so small jobs' fixed costs do not dominate. */

@@ -57,7 +57,7 @@
 #define SCHED_CAP_RESTORE_MS 120000
 #define SCHED_JOB_MAX_AGE_MS (2 * 3600 * 1000LL)
 /* Polls are never closer than this, nor further apart than the max. */
-#define SCHED_POLL_MIN_MS 250
+#define SCHED_POLL_MIN_MS 100
 #define SCHED_POLL_MAX_MS 30000
 /* Before any job of the tenant was observed: the first poll this soon. */
 #define SCHED_FIRST_POLL_MS 1000

@@ -108,15 +108,18 @@ def _t(r):
 def check_no_early(p, s):
     """No request while the daemon should have been waiting after a 429.
     The emulator also flags requests that were already on their way when
-    it answered 429 (another request in flight): those must arrive right
-    after a 429, never later."""
+    it answered 429 (another request in flight, stamped when the emulator
+    gets to it, which can be hundreds of ms later while it applies a job's
+    users): at most one per 429, and right after it. A deterministic test
+    (test_pipeline_faults) checks the wait itself with nothing else in
+    flight."""
     if s["early_after_429"] == 0:
         return
     reqs = p.all_requests()
     last429 = None
     for r in reqs:
         if r.get("early_after_429"):
-            assert last429 is not None and _t(r) - _t(last429) < 0.5, (r, last429)
+            assert last429 is not None and _t(r) - _t(last429) < 1.0, (r, last429)
         if r.get("status") == 429:
             last429 = r
     n429 = sum(1 for r in reqs if r.get("status") == 429)

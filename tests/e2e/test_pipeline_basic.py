@@ -2,6 +2,7 @@
 user reaches Auth0 once and every outcome comes back."""
 import json
 import sys
+import time
 import unittest
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
@@ -19,6 +20,23 @@ class PipelineBasic(unittest.TestCase):
             self.assertGreaterEqual(o["chunks"]["total"], 2)
             self.assertEqual(o["chunks"]["completed"], o["chunks"]["total"])
             self.assertEqual(s["import_jobs"], o["chunks"]["total"])
+            # Status shows the tenant's pipeline, never a secret or token.
+            status, _, data = p.d.request("GET", "/v1/status")
+            self.assertEqual(status, 200, data)
+            st = json.loads(data)
+            self.assertIn("default", st["auth0"], st)
+            self.assertEqual(st["auth0"]["default"]["jobs_in_flight"], 0, st)
+            self.assertIsNotNone(st["auth0"]["default"]["token"]["valid_until"], st)
+            for text in (data.decode(), p.d.log()):
+                self.assertNotIn("e2e-secret", text)
+                self.assertNotIn("Bearer", text)
+            # Metrics count the Auth0 answers.
+            status, _, data = p.d.request("GET", "/metrics")
+            text = data.decode()
+            self.assertIn('auth0_requests_total{tenant="default",endpoint="users-imports",'
+                          'status="202"} %d' % o["chunks"]["total"], text)
+            self.assertIn('auth0_jobs_in_flight{tenant="default"} 0', text)
+            self.assertIn("auth0_job_duration_seconds_bucket", text)
             # Every job the emulator saw got the daemon's labels.
             for r in p.all_requests():
                 if r.get("endpoint") == "users-imports" and r.get("status") == 202:
@@ -44,6 +62,20 @@ class PipelineBasic(unittest.TestCase):
             for e in auth0:
                 self.assertEqual(e["errors"][0]["code"], "DUPLICATED_USER", e)
                 self.assertEqual(e["user"]["email"], users[e["index"]]["email"], e)
+
+    def test_reload_takes_new_credentials(self):
+        with Pipeline() as p:
+            imp = p.post_users(make_users(500))
+            self.assertEqual(p.wait(imp)["state"], "completed")
+            p.d.proc.send_signal(__import__("signal").SIGHUP)
+            deadline = time.time() + 10
+            while "configuration reloaded" not in p.d.log() and time.time() < deadline:
+                time.sleep(0.05)
+            imp2 = p.post_users(make_users(500, start=500))
+            self.assertEqual(p.wait(imp2)["state"], "completed")
+            s = p.stats()
+            self.assertEqual(s["users"], 1000, s)
+            self.assertEqual(s["tokens_issued"], 2, s)  # the new client got its own token
 
     def test_connection_error_fails_the_import_at_once(self):
         with Pipeline() as p:

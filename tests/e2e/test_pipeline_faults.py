@@ -44,6 +44,31 @@ class PipelineFaults(unittest.TestCase):
             # them than submits at full speed would cause.
             self.assertLess(s["active_jobs_429"], 10, s)
 
+    def test_waits_for_retry_after_and_reset(self):
+        # One job, one poll refused at a time: nothing else is in flight, so
+        # the next request must come no earlier than the 429 allowed.
+        for extra in ([], ["--retry-after", "on"]):
+            with Pipeline(sandbox_args=TEST_SPEED + ["--ms-per-user", "1"] + extra) as p:
+                p.faults(endpoint="job", next=2, status=429)
+                imp = p.post_users(make_users(3000))
+                o = p.wait(imp, timeout=60)
+                self.assertEqual(o["state"], "completed", o)
+                s = p.stats()
+                self.assertEqual(s["early_after_429"], 0, s)
+                reqs = p.all_requests()
+                n429 = [r for r in reqs if r.get("status") == 429]
+                self.assertEqual(len(n429), 2, reqs)
+
+    def test_413_splits_the_chunk(self):
+        with Pipeline() as p:
+            p.faults(endpoint="users-imports", next=1, status=413)
+            imp = p.post_users(make_users(3000))
+            o = p.wait(imp, timeout=60)
+            self.assertEqual(o["state"], "completed", json.dumps(o)[:1500])
+            check_truth(p, imp, o, 3000)
+            self.assertEqual(o["chunks"]["total"], 2, o)
+            self.assertEqual(p.stats()["import_jobs"], 2)
+
     def test_lost_answer_counts_duplicates_as_assumed(self):
         with Pipeline() as p:
             # The first submit is handled (the job exists) but its answer is lost.
@@ -55,6 +80,20 @@ class PipelineFaults(unittest.TestCase):
             s = check_truth(p, imp, o, 3000)
             self.assertGreater(o["users"]["assumed"], 0, o)
             self.assertGreaterEqual(s["import_jobs"], o["chunks"]["total"] + 1, s)
+
+    def test_lost_answer_with_upsert_counts_updated_as_assumed(self):
+        with Pipeline() as p:
+            p.faults(endpoint="users-imports", next=1, action="reset-after")
+            imp = p.post_users(make_users(3000), upsert=True)
+            o = p.wait(imp, timeout=120)
+            self.assertEqual(o["state"], "completed", json.dumps(o)[:1500])
+            u = o["users"]
+            self.assertEqual(u["inserted"], 3000, u)
+            self.assertEqual(u["updated"], 0, u)
+            self.assertGreater(u["assumed"], 0, u)
+            s = p.stats()
+            self.assertEqual(s["users"], 3000, s)
+            self.assertEqual(s["users_inserted_more_than_once"], 0, s)
 
 
 if __name__ == "__main__":

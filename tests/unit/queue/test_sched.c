@@ -328,7 +328,7 @@ static void test_poll_timing(void **state)
 	roomy(f->t, now);
 	a = next(f, now, NULL);
 	assert_int_equal(a.kind, SCHED_DO_POLL);
-	sched_poll_running(it, now, 10, 12);
+	sched_poll_running(it, now, -1, 12);
 	assert_int_equal(sched_item_next_poll(it), now + 12000);
 	/* percentage_done alone: 40 % after 4 s → 6 s more. */
 	now = T0 + 13000;
@@ -337,6 +337,11 @@ static void test_poll_timing(void **state)
 	assert_int_equal(a.kind, SCHED_DO_POLL);
 	sched_poll_running(it, now, 40, -1);
 	assert_int_equal(sched_item_next_poll(it), now + 13000 * 60 / 40);
+	/* Both: the percentage is finer, time_left (rounded up) bounds it. */
+	sched_poll_running(it, now, 40, 30);
+	assert_int_equal(sched_item_next_poll(it), now + 13000 * 60 / 40);
+	sched_poll_running(it, now, 40, 5);
+	assert_int_equal(sched_item_next_poll(it), now + 5000);
 	/* Nothing known: growing intervals, capped. */
 	int64_t prev = 0;
 	for (int i = 0; i < 12; i++) {
