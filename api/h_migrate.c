@@ -485,13 +485,105 @@ static int get_bool(json_object *o, const char *key, bool *ret)
 	return -EINVAL;
 }
 
+/* After validation (and the filter compiled in a worker): hand the hashes
+ * file over and create the migration. Takes nothing; o stays the caller's. */
+static int migration_go(struct api_request *req, struct h_migrate *h, json_object *o)
+{
+	struct mig_req *c = api_request_ctx(req);
+	bool upsert = false;
+	get_bool(o, "upsert", &upsert);
+	const char *dst = str_member(o, "target_tenant");
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	char hashes[4096] = "";
+	if (c->spool[0]) {
+		snprintf(hashes, sizeof(hashes), "%s", c->spool);
+		c->spool[0] = '\0'; /* the migration owns it now */
+	}
+	struct migration_params p = {
+		.source_tenant = str_member(o, "source_tenant"),
+		.source_connection_id = str_member(o, "source_connection_id"),
+		.target_tenant = dst ? dst : "default",
+		.target_connection_id = str_member(o, "target_connection_id"),
+		.filter = str_member(o, "filter"), .upsert = upsert,
+		.hashes_path = hashes[0] ? hashes : NULL,
+	};
+	api_request_ref(req);
+	int r = migrate_migration_create(h->m, &p, migration_created, req);
+	if (r < 0) {
+		api_request_unref(req);
+		if (hashes[0])
+			unlink(hashes);
+		r = api_respond_problem(req, 503, "unavailable", "the migration could not be queued");
+	}
+	return r;
+}
+
+/* Compiling a jq program costs libjq ~90 ms (its builtins): a worker does it,
+ * with a jq_state of its own that never leaves that thread. */
+struct filter_check {
+	uv_work_t work;
+	struct api_request *req;
+	struct h_migrate *h;
+	json_object *o;
+	int status;
+	char err[512];
+};
+
+static void filter_check_work(uv_work_t *w)
+{
+	struct filter_check *f = w->data;
+	struct convert_jq *q = NULL;
+	f->status = convert_jq_new(str_member(f->o, "filter"), &q, f->err, sizeof(f->err));
+	convert_jq_free(q);
+}
+
+static void filter_check_after(uv_work_t *w, int status)
+{
+	struct filter_check *f = w->data;
+	if (api_request_gone(f->req)) {
+		/* nothing to answer; the spool file goes with the request */
+	} else if (status < 0) {
+		api_respond_problem(f->req, 503, "unavailable", "no worker to check the filter");
+	} else if (f->status < 0) {
+		api_respond_problem(f->req, 400, "bad-field", "the filter does not compile: %s", f->err);
+	} else if (migration_go(f->req, f->h, f->o) < 0) {
+		api_respond_problem(f->req, 500, "internal", "the migration could not be created");
+	}
+	api_request_unref(f->req);
+	json_object_put(f->o);
+	free(f);
+}
+
+static int check_filter(struct api_request *req, struct h_migrate *h, json_object *o)
+{
+	struct filter_check *f = calloc(1, sizeof(*f));
+	if (!f) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	f->work.data = f;
+	f->h = h;
+	f->o = o; /* the caller's reference moves here */
+	f->req = api_request_ref(req);
+	int r = uv_queue_work(api_request_loop(req), &f->work, filter_check_work, filter_check_after);
+	if (r < 0) {
+		api_request_unref(req);
+		json_object_put(o);
+		free(f);
+		return api_respond_problem(req, 503, "unavailable", "no worker to check the filter");
+	}
+	return 0;
+}
+
 static int h_migration_create(struct api_request *req, void *ud)
 {
 	struct h_migrate *h = ud;
 	struct mig_req *c = api_request_ctx(req);
 	struct config *cfg = api_request_config(req);
 	json_object *o = NULL;
-	char err[512];
 	if (!c)
 		return -EINVAL;
 	if (c->raw_len) {
@@ -532,37 +624,9 @@ static int h_migration_create(struct api_request *req, void *ud)
 		r = api_respond_problem(req, 400, "bad-field", "upsert must be true or false");
 		goto out;
 	}
-	if (filter && filter[0]) {
-		struct convert_jq *q;
-		r = convert_jq_new(filter, &q, err, sizeof(err));
-		if (r < 0) {
-			r = api_respond_problem(req, 400, "bad-field", "the filter does not compile: %s", err);
-			goto out;
-		}
-		convert_jq_free(q);
-	}
-	if (c->fd >= 0) {
-		close(c->fd);
-		c->fd = -1;
-	}
-	char hashes[4096] = "";
-	if (c->spool[0]) {
-		snprintf(hashes, sizeof(hashes), "%s", c->spool);
-		c->spool[0] = '\0'; /* the migration owns it now */
-	}
-	struct migration_params p = {
-		.source_tenant = src, .source_connection_id = src_con,
-		.target_tenant = dst, .target_connection_id = dst_con,
-		.filter = filter, .upsert = upsert, .hashes_path = hashes[0] ? hashes : NULL,
-	};
-	api_request_ref(req);
-	r = migrate_migration_create(h->m, &p, migration_created, req);
-	if (r < 0) {
-		api_request_unref(req);
-		if (hashes[0])
-			unlink(hashes);
-		r = api_respond_problem(req, 503, "unavailable", "the migration could not be queued");
-	}
+	if (filter && filter[0])
+		return check_filter(req, h, o);
+	r = migration_go(req, h, o);
 out:
 	json_object_put(o);
 	return r;

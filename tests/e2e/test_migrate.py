@@ -214,6 +214,26 @@ class Migrate(unittest.TestCase):
             stats = t.dst.admin("GET", "stats").json()
             self.assertEqual(stats["users_inserted_more_than_once"], 0, stats)
 
+    def test_crash_while_exporting_polls_the_same_job(self):
+        with Tenants() as t:
+            t.seed(t.src, make_users(30, prefix="x"))
+            r = t.src.admin("POST", "faults", {"scripts": [
+                {"endpoint": "job", "next": 1000, "action": "slow", "seconds": 1}]})
+            self.assertEqual(r.status, 200, r)
+            r = t.d.post("/v1/migrations", {"source_tenant": "source", "source_connection_id": CONN,
+                                            "target_connection_id": CONN})
+            self.assertEqual(r.status, 202, r)
+            mid = r.json()["id"]
+            harness.wait_for(lambda: t.get("/v1/migrations/" + mid)["stages"]["export"]["state"]
+                             == "running", 30, what="the export job at Auth0")
+            t.crash_and_restart()
+            self.assertEqual(t.src.admin("POST", "faults", {"clear_scripts": True}).status, 200)
+            m = t.wait("/v1/migrations/" + mid, ENDED)
+            self.assertEqual(m["state"], "completed", json.dumps(m)[:2000])
+            self.assertEqual(len(t.users(t.dst)), 30)
+            # the export job was created once and polled again after the restart
+            self.assertEqual(t.src.admin("GET", "stats").json()["export_jobs"], 1)
+
     def test_cancel_while_exporting(self):
         with Tenants() as t:
             t.seed(t.src, make_users(10))
