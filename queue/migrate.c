@@ -731,7 +731,34 @@ struct mig_work {
 	int status;
 	char err[512];
 	int64_t upload_bytes;
+	json_object *samples; /* the first MIGRATE_SAMPLES_MAX users not imported, and why */
 };
+
+#define MIGRATE_SAMPLES_MAX 100
+
+/* Worker thread: keeps a bounded sample of the users conversion or the
+ * filter left out (json-c objects are private to this work item). */
+static int mig_on_user(void *ctx, uint64_t index, uint64_t line, enum convert_user_result res,
+		       const struct convert_notes *notes)
+{
+	struct mig_work *w = ctx;
+	if (res == CONVERT_USER_WRITTEN || res == CONVERT_USER_FILTERED_OUT)
+		return 0;
+	if (!w->samples)
+		w->samples = json_object_new_array();
+	if (!w->samples || json_object_array_length(w->samples) >= MIGRATE_SAMPLES_MAX)
+		return 0;
+	json_object *o = json_object_new_object(), *n = json_object_new_array();
+	json_object_object_add(o, "index", json_object_new_int64((int64_t)index));
+	json_object_object_add(o, "line", json_object_new_int64((int64_t)line));
+	json_object_object_add(o, "stage", json_object_new_string(
+		res == CONVERT_USER_FILTER_ERROR ? "filter" : "convert"));
+	for (size_t i = 0; i < notes->n; i++)
+		json_object_array_add(n, json_object_new_string(notes->note[i]));
+	json_object_object_add(o, "notes", n);
+	json_object_array_add(w->samples, o);
+	return 0;
+}
 
 static void mig_convert_work(uv_work_t *req)
 {
@@ -766,7 +793,8 @@ static void mig_convert_work(uv_work_t *req)
 		.out_path = out,
 		.sync = true,
 	};
-	w->status = convert_run(&p, NULL, NULL, &w->sum, w->err, sizeof(w->err));
+	struct convert_sink sink = { .on_user = mig_on_user };
+	w->status = convert_run(&p, &sink, w, &w->sum, w->err, sizeof(w->err));
 	convert_hashes_close(h);
 	if (w->status < 0 || w->sum.users_out == 0)
 		return;
@@ -790,9 +818,10 @@ static void mig_convert_work(uv_work_t *req)
 	w->upload_bytes = stat(upload, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
-static char *convert_counts_json(const struct convert_summary *s, bool has_filter)
+static char *convert_counts_json(const struct convert_summary *s, bool has_filter, json_object *samples)
 {
 	json_object *o = json_object_new_object();
+	json_object_object_add(o, "not_imported", samples ? json_object_get(samples) : json_object_new_array());
 	json_object_object_add(o, "users_in", json_object_new_int64((int64_t)s->users_in));
 	json_object_object_add(o, "users_out", json_object_new_int64((int64_t)(s->users_in - s->dropped)));
 	json_object_object_add(o, "changed", json_object_new_int64((int64_t)s->changed));
@@ -847,7 +876,7 @@ static void mig_convert_after(uv_work_t *req, int status)
 		mig_set_state(g, "failed", msg, NULL);
 	} else if (w->sum.users_out == 0) {
 		log_info("queue", "migration %s: no user left after conversion and filter", g->id);
-		mig_set_state(g, "completed", NULL, convert_counts_json(&w->sum, w->filter != NULL));
+		mig_set_state(g, "completed", NULL, convert_counts_json(&w->sum, w->filter != NULL, w->samples));
 	} else {
 		log_info("queue", "migration %s: converted %" PRIu64 " users, %" PRIu64 " to import as %s",
 			 g->id, w->sum.users_in, w->sum.users_out, w->import_id);
@@ -856,7 +885,7 @@ static void mig_convert_after(uv_work_t *req, int status)
 			snprintf(op->mig.id, sizeof(op->mig.id), "%s", g->id);
 			snprintf(op->import_id, sizeof(op->import_id), "%s", w->import_id);
 			snprintf(op->state, sizeof(op->state), "importing");
-			op->convert = convert_counts_json(&w->sum, w->filter != NULL);
+			op->convert = convert_counts_json(&w->sum, w->filter != NULL, w->samples);
 			op->iopts = (struct import_options){
 				.tenant = g->target_tenant,
 				.connection_id = g->target_connection_id,
@@ -880,6 +909,7 @@ static void mig_convert_after(uv_work_t *req, int status)
 		}
 	}
 	mig_unref(g);
+	json_object_put(w->samples);
 	free(w->fields_json);
 	free(w->filter);
 	free(w);

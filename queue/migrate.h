@@ -42,7 +42,9 @@
  *                intake and carried by the pipeline like any other; the
  *                migration follows its state (a 1 s timer, one row read).
  *   A conversion that leaves no user completes the migration without an
- *   import.
+ *   import. stages.convert.not_imported lists the first 100 users that
+ *   conversion dropped or the filter failed on ({index, line, stage,
+ *   notes}); users the filter simply left out are only counted.
  *
  * Files: <state_dir>/exports/<id>/{export.gz, import.json (?as=import)},
  * <state_dir>/migrations/<id>/{hashes, import.json.tmp}.

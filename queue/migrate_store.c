@@ -402,7 +402,7 @@ int migration_json(sqlite3 *db, const char *id, json_object **ret)
 	if (conv) {
 		json_object *c = json_object_new_object();
 		const char *keys[] = { "users_in", "users_out", "changed", "dropped", "malformed",
-				       "hashes_added", NULL };
+				       "hashes_added", "not_imported", NULL };
 		for (size_t i = 0; keys[i]; i++)
 			json_object_object_add(c, keys[i], member(conv, keys[i]));
 		json_object_object_add(stages, "convert", c);

@@ -334,14 +334,20 @@ class Migrate(unittest.TestCase):
                              for i, u in enumerate(users))
             r = t.d.post_multipart("/v1/migrations", fields={
                 "source_tenant": "source", "source_connection_id": CONN,
-                "target_connection_id": CONN, "upsert": "false"},
+                "target_connection_id": CONN, "upsert": "false",
+                "filter": 'if .email == "h3@example.com" then error("h3 stays behind") else . end'},
                 files={"hashes": ("hashes.ndjson", hashes.encode())})
             self.assertEqual(r.status, 202, r)
             m = t.wait("/v1/migrations/" + r.json()["id"], ENDED)
             self.assertEqual(m["state"], "completed", json.dumps(m)[:2000])
             self.assertEqual(m["stages"]["convert"]["hashes_added"], 20)
+            self.assertEqual(m["stages"]["filter"]["errors"], 1)
+            ni = m["stages"]["convert"]["not_imported"]
+            self.assertEqual(len(ni), 1, ni)
+            self.assertEqual((ni[0]["index"], ni[0]["stage"]), (3, "filter"), ni)
+            self.assertIn("h3 stays behind", " ".join(ni[0]["notes"]))
             got = t.users(t.dst)
-            self.assertEqual(len(got), 20)
+            self.assertEqual(len(got), 19)
             self.assertTrue(all(g["profile"].get("password_hash", "").startswith("$2b$10$")
                                 for g in got), got[0])
 
