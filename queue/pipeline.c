@@ -207,7 +207,7 @@ void pipeline_kick(struct pipeline *p)
 
 void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 {
-	if (!p)
+	if (!p || p->stopping)
 		return;
 	for (size_t i = 0; i < cfg->n_tenants; i++) {
 		const struct tenant_config *tc = &cfg->tenants[i];
@@ -243,24 +243,20 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 	pipeline_tick(p);
 }
 
-void pipeline_stop(struct pipeline *p)
+static void close_handles(struct pipeline *p)
 {
-	if (!p || p->stopping)
+	if (p->closed)
 		return;
-	p->stopping = true;
-	/* Calls still running are abandoned: their chunks stay submitting (and
-	 * are resubmitted at the next start) or submitted (polled again). */
-	for (struct pimport *imp = p->imports; imp; imp = imp->next)
-		for (struct pchunk *c = imp->chunks; c; c = c->next)
-			if (c->call) {
-				a0_call_cancel(c->call);
-				c->call = NULL;
-				c->pending--;
-			}
-	while (p->tenants) {
-		struct ptenant *t = p->tenants;
-		p->tenants = t->next;
-		tenant_free(t);
+	p->closed = true;
+	/* No call runs any more: the clients go (their token grants too),
+	 * then libcurl's handles. The tenants stay until pipeline_free for
+	 * work still finishing in the thread pool or the store. */
+	for (struct ptenant *t = p->tenants; t; t = t->next) {
+		a0_client_free(t->client);
+		t->client = NULL;
+		for (size_t i = 0; i < t->nretired; i++)
+			a0_client_free(t->retired[i]);
+		t->nretired = 0;
 	}
 	uv_timer_stop(&p->tick_timer);
 	uv_timer_stop(&p->rescan_timer);
@@ -270,12 +266,69 @@ void pipeline_stop(struct pipeline *p)
 	p->uc = NULL;
 }
 
+static bool calls_running(const struct pipeline *p)
+{
+	for (struct pimport *imp = p->imports; imp; imp = imp->next)
+		for (struct pchunk *c = imp->chunks; c; c = c->next)
+			if (c->call)
+				return true;
+	return false;
+}
+
+static void drain_cb(uv_timer_t *h)
+{
+	struct pipeline *p = h->data;
+	if (!calls_running(p))
+		close_handles(p);
+}
+
+void pipeline_drain_check(struct pipeline *p)
+{
+	/* From the loop, never from inside a callback of what it closes. */
+	if (p->stopping && !p->closed)
+		uv_timer_start(&p->tick_timer, drain_cb, 0, 0);
+}
+
+void pipeline_stop(struct pipeline *p)
+{
+	if (!p)
+		return;
+	if (!p->stopping) {
+		/* Drain: nothing new leaves; the calls running finish and their
+		 * outcomes are stored (the caller's shutdown_timeout bounds it). */
+		p->stopping = true;
+		uv_timer_stop(&p->tick_timer);
+		uv_timer_stop(&p->rescan_timer);
+		log_info("queue", "stopping: %s", calls_running(p) ? "letting the Auth0 calls in flight finish"
+								    : "no Auth0 call in flight");
+		pipeline_drain_check(p);
+		return;
+	}
+	/* Second call: abandon what still runs. Its chunks stay submitting
+	 * (resubmitted at the next start) or submitted (polled again). */
+	for (struct pimport *imp = p->imports; imp; imp = imp->next)
+		for (struct pchunk *c = imp->chunks; c; c = c->next)
+			if (c->call) {
+				log_info("queue", "chunk %s-%" PRId64 ": abandoning its Auth0 call", imp->id,
+					 c->chunk_no);
+				a0_call_cancel(c->call);
+				c->call = NULL;
+				c->pending--;
+			}
+	close_handles(p);
+}
+
 void pipeline_free(struct pipeline *p)
 {
 	if (!p)
 		return;
 	while (p->imports)
 		pimport_free(p->imports);
+	while (p->tenants) {
+		struct ptenant *t = p->tenants;
+		p->tenants = t->next;
+		tenant_free(t);
+	}
 	sched_free(p->sched);
 	free(p->state_dir);
 	free(p);
@@ -285,7 +338,7 @@ int pipeline_tenant_status(struct pipeline *p, const char *tenant,
 			   struct pipeline_tenant_status *ret)
 {
 	struct ptenant *t = p ? pipeline_tenant(p, tenant) : NULL;
-	if (!t)
+	if (!t || !t->client)
 		return -ENOENT;
 	int64_t now = pipeline_now_ms();
 	ret->jobs_active = sched_tenant_active(t->st);
@@ -674,12 +727,13 @@ static void submit_begin(struct pchunk *c)
 		return;
 	}
 	struct pwrite *w = pwrite_new(c, PW_SUBMITTING);
-	if (!w) {
+	if (!w || pwrite_queue(w) < 0) {
+		/* Not even write-ahead: it did not leave; try again later. */
+		if (!w)
+			log_error("queue", "chunk %s-%" PRId64 ": out of memory", c->imp->id, c->chunk_no);
 		sched_observe(c->imp->t->st, pipeline_now_ms(), NULL, 0);
 		sched_retry(c->item, pipeline_now_ms());
-		return;
 	}
-	pwrite_queue(w);
 }
 
 static void drop_cb(void *user, void *arg)
@@ -760,7 +814,7 @@ static void submit_done(const struct a0_result *res, void *arg)
 	pipeline_observe_none(c, res);
 	int64_t now = pipeline_now_ms();
 	const char *msg = res->cls.message;
-	if (p->stopping || c->dead)
+	if (c->dead)
 		goto out;
 	switch (res->cls.verdict) {
 	case A0_OK:
@@ -821,6 +875,7 @@ static void submit_done(const struct a0_result *res, void *arg)
 out:
 	pchunk_release(c);
 	pipeline_tick(p);
+	pipeline_drain_check(p);
 }
 
 static void submit_call(struct pchunk *c)
@@ -1034,7 +1089,7 @@ static void split_after_work(uv_work_t *req, int status)
 	struct pchunk *c = sw->c;
 	if (status < 0 && sw->status == 0)
 		sw->status = status;
-	if (c->p->stopping || c->dead) {
+	if (c->dead) {
 		pchunk_release(c);
 		free(sw);
 		return;

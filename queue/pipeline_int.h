@@ -85,7 +85,8 @@ struct pipeline {
 	struct metrics *metrics;
 	struct metric *m_requests, *m_429, *m_retries, *m_job_seconds, *m_in_flight;
 	bool started;
-	bool stopping;
+	bool stopping;          /* draining: nothing new leaves */
+	bool closed;            /* clients and uv handles closed */
 	bool in_tick;
 	bool tick_again;
 	unsigned rescans;
@@ -97,6 +98,8 @@ int64_t pipeline_now_ms(void);
 void pipeline_count_retry(struct pchunk *c, const char *endpoint);
 void pipeline_count_job_end(struct pchunk *c, int64_t now);
 void pipeline_tick(struct pipeline *p);
+/* While stopping: closes the handles once no Auth0 call runs. */
+void pipeline_drain_check(struct pipeline *p);
 void pchunk_release(struct pchunk *c);       /* pending-- and free if dead */
 void pchunk_end(struct pchunk *c);           /* no more work: remove from sched */
 /* Out of the scheduler now, still held (a rescan must not take it over)

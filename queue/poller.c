@@ -154,7 +154,7 @@ static void poll_done(const struct a0_result *res, void *arg)
 	c->call = NULL;
 	pipeline_observe_none(c, res);
 	int64_t now = pipeline_now_ms();
-	if (p->stopping || c->dead || !c->item)
+	if (c->dead || !c->item)
 		goto out;
 	switch (res->cls.verdict) {
 	case A0_OK: {
@@ -207,6 +207,7 @@ static void poll_done(const struct a0_result *res, void *arg)
 out:
 	pchunk_release(c);
 	pipeline_tick(p);
+	pipeline_drain_check(p);
 }
 
 void poller_poll(struct pchunk *c)
@@ -426,7 +427,7 @@ static void map_after_work(uv_work_t *req, int status)
 		mw->status = status;
 	json_object_put(mw->errors);
 	free(mw->indices);
-	if (c->p->stopping || c->dead) {
+	if (c->dead) {
 		completion_free(cp);
 		pchunk_release(c);
 		free(mw);
@@ -490,7 +491,7 @@ static void fetch_done(const struct a0_result *res, void *arg)
 	c->call = NULL;
 	pipeline_observe_none(c, res);
 	int64_t now = pipeline_now_ms();
-	if (p->stopping || c->dead || !c->item)
+	if (c->dead || !c->item)
 		goto out;
 	switch (res->cls.verdict) {
 	case A0_OK:
@@ -520,6 +521,7 @@ static void fetch_done(const struct a0_result *res, void *arg)
 out:
 	pchunk_release(c);
 	pipeline_tick(p);
+	pipeline_drain_check(p);
 }
 
 void poller_fetch_errors(struct pchunk *c)
