@@ -32,7 +32,7 @@ int pipeline_slot_wait(struct pipeline *p, const char *tenant, pipeline_slot_fn 
 	if (!p || p->stopping)
 		return -ESHUTDOWN;
 	struct ptenant *t = pipeline_tenant(p, tenant);
-	if (!t)
+	if (!t || !t->client)
 		return -ENOENT;
 	struct pipeline_slot *s = calloc(1, sizeof(*s));
 	if (!s)
