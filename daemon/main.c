@@ -15,6 +15,7 @@
 #include "daemon/notify.h"
 #include "daemon/sandbox_child.h"
 #include "queue/intake.h"
+#include "queue/pipeline.h"
 #include "queue/store.h"
 
 #include "build_config.h"
@@ -44,6 +45,7 @@ struct app {
 	struct api_server *api;
 	struct intake *intake;
 	struct h_imports *imports;
+	struct pipeline *pipeline;
 	struct sandbox_child *sandbox; /* --sandbox: the emulator as tenant "default" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
@@ -76,6 +78,7 @@ static void app_stop(struct app *app, const char *why)
 	/* Validations still running stop at their next progress report and
 	 * are resumed at the next start. */
 	intake_stop(app->intake);
+	pipeline_stop(app->pipeline);
 	sandbox_child_stop(app->sandbox);
 	app->sandbox = NULL;
 	/* Modules with in-flight work (Auth0 calls) stop here; they get
@@ -119,6 +122,7 @@ static void app_reload(struct app *app)
 		api_server_set_config(app->api, n);
 	config_unref(app->cfg);
 	app->cfg = n;
+	pipeline_set_config(app->pipeline, n);
 	intake_set_limits(app->intake, &(struct intake_limits){
 		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes,
 		.spool_retention = n->spool_retention });
@@ -221,6 +225,11 @@ int main(int argc, char **argv)
 		log_error("queue", "recovery failed: %s", strerror(-r));
 		goto out;
 	}
+	if ((r = pipeline_new(app.loop, app.store, app.cfg, &app.pipeline)) < 0 ||
+	    (r = pipeline_start(app.pipeline)) < 0) {
+		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
+		goto out;
+	}
 	if ((r = intake_sweep_start(app.intake)) < 0)
 		log_warn("queue", "spool retention sweep not started: %s, ignoring", uv_strerror(r));
 
@@ -238,6 +247,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* --- Modules add their routes here. */
+	if ((r = api_server_add_status(app.api, pipeline_status_json, app.pipeline)) < 0) {
+		log_error("api", "cannot add the pipeline status: %s", strerror(-r));
+		goto out;
+	}
 	if ((r = h_imports_register(app.api, app.imports)) < 0 ||
 	    (r = h_imports_add_metrics(app.metrics, app.imports)) < 0) {
 		log_error("api", "cannot add the imports routes: %s", strerror(-r));
@@ -267,6 +280,7 @@ int main(int argc, char **argv)
 out:
 	if (app.api)
 		api_server_stop(app.api);
+	pipeline_stop(app.pipeline);
 	/* the emulator exits (SIGKILL at worst) before its handles are closed */
 	sandbox_child_stop(app.sandbox);
 	while (app.loop && sandbox_child_running() && uv_run(app.loop, UV_RUN_ONCE))
@@ -279,6 +293,7 @@ out:
 		if (uv_loop_close(app.loop) != 0)
 			log_warn("main", "event loop closed with handles still open");
 	}
+	pipeline_free(app.pipeline);
 	h_imports_free(app.imports);
 	intake_free(app.intake);
 	metrics_free(app.metrics);
