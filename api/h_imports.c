@@ -469,13 +469,6 @@ static int create_parse(struct create *c, struct api_request *req, struct upload
 	uint64_t n;
 	bool b;
 
-	const char *ct = api_request_header(req, "Content-Type");
-	if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0)
-		return api_respond_problem(req, 400, "bad-field",
-					   "a users file sent as the body needs its own Content-Type "
-					   "(curl --data-binary sends application/x-www-form-urlencoded: "
-					   "add -H 'Content-Type: application/json'), or send it with -F users=@FILE"),
-		       -EINVAL;
 	if ((v = upload_unknown_field(u)))
 		return api_respond_problem(req, 400, "bad-field", "unknown field '%.64s'", v), -EINVAL;
 	const char *ctype = api_request_header(req, "Content-Type");
