@@ -15,6 +15,7 @@
 #include "daemon/notify.h"
 #include "daemon/sandbox_child.h"
 #include "queue/intake.h"
+#include "queue/notifier.h"
 #include "queue/pipeline.h"
 #include "queue/store.h"
 
@@ -46,6 +47,7 @@ struct app {
 	struct intake *intake;
 	struct h_imports *imports;
 	struct pipeline *pipeline;
+	struct notifier *notifier;     /* notify_url deliveries */
 	struct sandbox_child *sandbox; /* --sandbox: the emulator as tenant "default" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
@@ -79,6 +81,7 @@ static void app_stop(struct app *app, const char *why)
 	 * are resumed at the next start. */
 	intake_stop(app->intake);
 	pipeline_stop(app->pipeline);
+	notifier_stop(app->notifier);
 	sandbox_child_stop(app->sandbox);
 	app->sandbox = NULL;
 	/* Modules with in-flight work (Auth0 calls) stop here; they get
@@ -123,6 +126,7 @@ static void app_reload(struct app *app)
 	config_unref(app->cfg);
 	app->cfg = n;
 	pipeline_set_config(app->pipeline, n);
+	notifier_set_config(app->notifier, n);
 	intake_set_limits(app->intake, &(struct intake_limits){
 		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes,
 		.spool_retention = n->spool_retention });
@@ -230,6 +234,11 @@ int main(int argc, char **argv)
 		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
 		goto out;
 	}
+	if ((r = notifier_new(app.loop, app.store, app.cfg, &app.notifier)) < 0 ||
+	    (r = notifier_start(app.notifier)) < 0) {
+		log_error("queue", "cannot start the notify_url deliveries: %s", strerror(-r));
+		goto out;
+	}
 	if ((r = intake_sweep_start(app.intake)) < 0)
 		log_warn("queue", "spool retention sweep not started: %s, ignoring", uv_strerror(r));
 
@@ -281,6 +290,7 @@ out:
 	if (app.api)
 		api_server_stop(app.api);
 	pipeline_stop(app.pipeline);
+	notifier_stop(app.notifier);
 	/* the emulator exits (SIGKILL at worst) before its handles are closed */
 	sandbox_child_stop(app.sandbox);
 	while (app.loop && sandbox_child_running() && uv_run(app.loop, UV_RUN_ONCE))
@@ -294,6 +304,7 @@ out:
 			log_warn("main", "event loop closed with handles still open");
 	}
 	pipeline_free(app.pipeline);
+	notifier_free(app.notifier);
 	h_imports_free(app.imports);
 	intake_free(app.intake);
 	metrics_free(app.metrics);
