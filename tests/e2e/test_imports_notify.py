@@ -8,12 +8,14 @@ import http.server
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import threading
 import time
 import unittest
 
+import harness
 from imports_helpers import Daemon, multipart, post_raw, user, users_array
 from sandbox_harness import CONN, FAST, Sandbox
 
@@ -179,7 +181,13 @@ class NotifyAcrossRestart(unittest.TestCase):
                 self.assertEqual(got[-1]["status"], 204)
                 ids = {check_post(self, g)["importd-notification"] for g in got}
                 self.assertEqual(len(ids), 1, ids)
-                self.assertIn("delivered", d.stderr())
+                # The daemon saw the 2xx and dropped the row.
+                harness.wait_for(lambda: "notification of validated delivered" in d.stderr(), 10,
+                                 what="the delivery logged")
+            db = sqlite3.connect(os.path.join(state, "importd.db"))
+            left = db.execute("SELECT count(*) FROM notifications").fetchone()[0]
+            db.close()
+            self.assertEqual(left, 0)
         finally:
             rx.close()
             shutil.rmtree(tmp, ignore_errors=True)
