@@ -230,6 +230,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if ((r = pipeline_new(app.loop, app.store, app.cfg, &app.pipeline)) < 0 ||
+	    (r = pipeline_set_metrics(app.pipeline, app.metrics)) < 0 ||
 	    (r = pipeline_start(app.pipeline)) < 0) {
 		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
 		goto out;

@@ -13,6 +13,7 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/secret.h"
 #include "queue/pipeline_int.h"
 #include "queue/store.h"
@@ -33,9 +34,34 @@ static int64_t now_s(void)
 
 /* --- tenants -------------------------------------------------------------- */
 
+static const char *kind_name(enum a0_call_kind k)
+{
+	switch (k) {
+	case A0_CALL_IMPORT: return "users-imports";
+	case A0_CALL_JOB: return "job";
+	case A0_CALL_JOB_ERRORS: return "job-errors";
+	case A0_CALL_EXPORT: return "users-exports";
+	case A0_CALL_DOWNLOAD: return "download";
+	}
+	return "other";
+}
+
 static void observer(const struct a0_observation *obs, void *arg)
 {
 	struct ptenant *t = arg;
+	struct pipeline *p = t->p;
+	if (p->m_requests) {
+		char st[16];
+		if (obs->status)
+			snprintf(st, sizeof(st), "%ld", obs->status);
+		else
+			snprintf(st, sizeof(st), "error");
+		metric_add(p->m_requests, 1, (const char *[]){t->name, kind_name(obs->kind), st});
+		if (obs->cls->verdict == A0_WAIT)
+			metric_add(p->m_429, 1, (const char *[]){t->name, "rate"});
+		else if (obs->cls->verdict == A0_TOO_MANY_JOBS)
+			metric_add(p->m_429, 1, (const char *[]){t->name, "jobs"});
+	}
 	int64_t now = pipeline_now_ms();
 	int64_t wait_until = obs->cls->verdict == A0_WAIT ? obs->cls->wait_until_ms : 0;
 	sched_observe(t->st, now, obs->status ? obs->rl : NULL, wait_until);
@@ -178,7 +204,7 @@ void pipeline_kick(struct pipeline *p)
 
 void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 {
-	if (!p)
+	if (!p || p->stopping)
 		return;
 	for (size_t i = 0; i < cfg->n_tenants; i++) {
 		const struct tenant_config *tc = &cfg->tenants[i];
@@ -214,24 +240,20 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 	pipeline_tick(p);
 }
 
-void pipeline_stop(struct pipeline *p)
+static void close_handles(struct pipeline *p)
 {
-	if (!p || p->stopping)
+	if (p->closed)
 		return;
-	p->stopping = true;
-	/* Calls still running are abandoned: their chunks stay submitting (and
-	 * are resubmitted at the next start) or submitted (polled again). */
-	for (struct pimport *imp = p->imports; imp; imp = imp->next)
-		for (struct pchunk *c = imp->chunks; c; c = c->next)
-			if (c->call) {
-				a0_call_cancel(c->call);
-				c->call = NULL;
-				c->pending--;
-			}
-	while (p->tenants) {
-		struct ptenant *t = p->tenants;
-		p->tenants = t->next;
-		tenant_free(t);
+	p->closed = true;
+	/* No call runs any more: the clients go (their token grants too),
+	 * then libcurl's handles. The tenants stay until pipeline_free for
+	 * work still finishing in the thread pool or the store. */
+	for (struct ptenant *t = p->tenants; t; t = t->next) {
+		a0_client_free(t->client);
+		t->client = NULL;
+		for (size_t i = 0; i < t->nretired; i++)
+			a0_client_free(t->retired[i]);
+		t->nretired = 0;
 	}
 	uv_timer_stop(&p->tick_timer);
 	uv_timer_stop(&p->rescan_timer);
@@ -241,12 +263,69 @@ void pipeline_stop(struct pipeline *p)
 	p->uc = NULL;
 }
 
+static bool calls_running(const struct pipeline *p)
+{
+	for (struct pimport *imp = p->imports; imp; imp = imp->next)
+		for (struct pchunk *c = imp->chunks; c; c = c->next)
+			if (c->call)
+				return true;
+	return false;
+}
+
+static void drain_cb(uv_timer_t *h)
+{
+	struct pipeline *p = h->data;
+	if (!calls_running(p))
+		close_handles(p);
+}
+
+void pipeline_drain_check(struct pipeline *p)
+{
+	/* From the loop, never from inside a callback of what it closes. */
+	if (p->stopping && !p->closed)
+		uv_timer_start(&p->tick_timer, drain_cb, 0, 0);
+}
+
+void pipeline_stop(struct pipeline *p)
+{
+	if (!p)
+		return;
+	if (!p->stopping) {
+		/* Drain: nothing new leaves; the calls running finish and their
+		 * outcomes are stored (the caller's shutdown_timeout bounds it). */
+		p->stopping = true;
+		uv_timer_stop(&p->tick_timer);
+		uv_timer_stop(&p->rescan_timer);
+		log_info("queue", "stopping: %s", calls_running(p) ? "letting the Auth0 calls in flight finish"
+								    : "no Auth0 call in flight");
+		pipeline_drain_check(p);
+		return;
+	}
+	/* Second call: abandon what still runs. Its chunks stay submitting
+	 * (resubmitted at the next start) or submitted (polled again). */
+	for (struct pimport *imp = p->imports; imp; imp = imp->next)
+		for (struct pchunk *c = imp->chunks; c; c = c->next)
+			if (c->call) {
+				log_info("queue", "chunk %s-%" PRId64 ": abandoning its Auth0 call", imp->id,
+					 c->chunk_no);
+				a0_call_cancel(c->call);
+				c->call = NULL;
+				c->pending--;
+			}
+	close_handles(p);
+}
+
 void pipeline_free(struct pipeline *p)
 {
 	if (!p)
 		return;
 	while (p->imports)
 		pimport_free(p->imports);
+	while (p->tenants) {
+		struct ptenant *t = p->tenants;
+		p->tenants = t->next;
+		tenant_free(t);
+	}
 	sched_free(p->sched);
 	free(p->state_dir);
 	free(p);
@@ -256,7 +335,7 @@ int pipeline_tenant_status(struct pipeline *p, const char *tenant,
 			   struct pipeline_tenant_status *ret)
 {
 	struct ptenant *t = p ? pipeline_tenant(p, tenant) : NULL;
-	if (!t)
+	if (!t || !t->client)
 		return -ENOENT;
 	int64_t now = pipeline_now_ms();
 	ret->jobs_active = sched_tenant_active(t->st);
@@ -276,6 +355,55 @@ static json_object *time_or_null(int64_t ms)
 	char buf[32];
 	import_format_time(ms / 1000, buf, sizeof(buf));
 	return json_object_new_string(buf);
+}
+
+void pipeline_count_retry(struct pchunk *c, const char *endpoint)
+{
+	struct pipeline *p = c->p;
+	if (p->m_retries)
+		metric_add(p->m_retries, 1, (const char *[]){c->imp->t->name, endpoint});
+}
+
+void pipeline_count_job_end(struct pchunk *c, int64_t now)
+{
+	struct pipeline *p = c->p;
+	if (p->m_job_seconds && c->submitted_at_ms > 0 && now >= c->submitted_at_ms)
+		metric_observe(p->m_job_seconds, (double)(now - c->submitted_at_ms) / 1000.0,
+			       (const char *[]){c->imp->t->name});
+}
+
+static void collect(struct metrics *m, void *arg)
+{
+	(void)m;
+	struct pipeline *p = arg;
+	if (p->stopping)
+		return;
+	for (struct ptenant *t = p->tenants; t; t = t->next)
+		metric_set(p->m_in_flight, (double)sched_tenant_active(t->st), (const char *[]){t->name});
+}
+
+int pipeline_set_metrics(struct pipeline *p, struct metrics *m)
+{
+	static const char *const l3[] = {"tenant", "endpoint", "status"};
+	static const char *const lkind[] = {"tenant", "kind"};
+	static const char *const lend[] = {"tenant", "endpoint"};
+	static const char *const l1[] = {"tenant"};
+	static const double buckets[] = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200};
+	p->metrics = m;
+	p->m_requests = metrics_counter(m, "auth0_requests_total",
+					"Auth0 Management API answers by endpoint and status", 3, l3);
+	p->m_429 = metrics_counter(m, "auth0_429_total",
+				   "Auth0 429 answers: rate limit or too many active import jobs", 2, lkind);
+	p->m_retries = metrics_counter(m, "auth0_retries_total",
+				       "Auth0 calls retried after a transient failure", 2, lend);
+	p->m_job_seconds = metrics_histogram(m, "auth0_job_duration_seconds",
+					     "Auth0 import jobs, from submit to seen ended", 1, l1,
+					     sizeof(buckets) / sizeof(buckets[0]), buckets);
+	p->m_in_flight = metrics_gauge(m, "auth0_jobs_in_flight",
+				       "Auth0 import jobs active or being submitted", 1, l1);
+	if (!p->m_requests || !p->m_429 || !p->m_retries || !p->m_job_seconds || !p->m_in_flight)
+		return -ENOMEM;
+	return metrics_add_collector(m, collect, p);
 }
 
 void pipeline_status_json(struct json_object *status, void *arg)
@@ -693,11 +821,12 @@ static void submit_done(const struct a0_result *res, void *arg)
 	pipeline_observe_none(c, res);
 	int64_t now = pipeline_now_ms();
 	const char *msg = res->cls.message;
-	if (p->stopping || c->dead)
+	if (c->dead)
 		goto out;
 	switch (res->cls.verdict) {
 	case A0_OK:
 		snprintf(c->job_id, sizeof(c->job_id), "%s", res->job.id);
+		c->submitted_at_ms = now;
 		log_info("queue", "chunk %s-%" PRId64 ": submitted as %s (%u users, %zu bytes)",
 			 c->imp->id, c->chunk_no, c->job_id, c->users, res->request_bytes);
 		sched_submitted(c->item, now);
@@ -732,6 +861,7 @@ static void submit_done(const struct a0_result *res, void *arg)
 			fail_chunk_as(c, m, true);
 			break;
 		}
+		pipeline_count_retry(c, "users-imports");
 		log_info("queue", "chunk %s-%" PRId64 ": transient failure (%s), retrying",
 			 c->imp->id, c->chunk_no, msg);
 		requeue(c, msg, 0, maybe_sent);
@@ -752,6 +882,7 @@ static void submit_done(const struct a0_result *res, void *arg)
 out:
 	pchunk_release(c);
 	pipeline_tick(p);
+	pipeline_drain_check(p);
 }
 
 static void submit_call(struct pchunk *c)
@@ -965,7 +1096,7 @@ static void split_after_work(uv_work_t *req, int status)
 	struct pchunk *c = sw->c;
 	if (status < 0 && sw->status == 0)
 		sw->status = status;
-	if (c->p->stopping || c->dead) {
+	if (c->dead) {
 		pchunk_release(c);
 		free(sw);
 		return;

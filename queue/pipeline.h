@@ -54,6 +54,13 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg);
 void pipeline_stop(struct pipeline *p);
 void pipeline_free(struct pipeline *p);
 
+/* Publishes auth0_requests_total{tenant,endpoint,status},
+ * auth0_429_total{tenant,kind} (kind "rate" or "jobs"), auth0_retries_total
+ * {tenant,endpoint}, auth0_job_duration_seconds{tenant} and the gauge
+ * auth0_jobs_in_flight{tenant}. */
+struct metrics;
+int pipeline_set_metrics(struct pipeline *p, struct metrics *m);
+
 /* For /v1/status: jobs in flight and the rate-limit budget of a tenant. */
 struct pipeline_tenant_status {
 	unsigned jobs_active;

@@ -29,6 +29,7 @@ struct pchunk {
 	int64_t chunk_no;
 	uint32_t users;
 	char job_id[128];
+	int64_t submitted_at_ms;
 	bool resubmitted;
 	bool known_state;       /* loaded as submitted */
 	struct sched_item *item;
@@ -80,8 +81,11 @@ struct pipeline {
 	struct pimport *imports;
 	uv_timer_t tick_timer;
 	uv_timer_t rescan_timer;
+	struct metrics *metrics;
+	struct metric *m_requests, *m_429, *m_retries, *m_job_seconds, *m_in_flight;
 	bool started;
-	bool stopping;
+	bool stopping;          /* draining: nothing new leaves */
+	bool closed;            /* clients and uv handles closed */
 	bool in_tick;
 	bool tick_again;
 	unsigned rescans;
@@ -89,7 +93,12 @@ struct pipeline {
 
 /* pipeline.c */
 int64_t pipeline_now_ms(void);
+/* Counts a transient failure of a call (metrics). */
+void pipeline_count_retry(struct pchunk *c, const char *endpoint);
+void pipeline_count_job_end(struct pchunk *c, int64_t now);
 void pipeline_tick(struct pipeline *p);
+/* While stopping: closes the handles once no Auth0 call runs. */
+void pipeline_drain_check(struct pipeline *p);
 void pchunk_release(struct pchunk *c);       /* pending-- and free if dead */
 void pchunk_end(struct pchunk *c);           /* no more work: remove from sched */
 /* Out of the scheduler now, still held (a rescan must not take it over)

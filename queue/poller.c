@@ -154,7 +154,7 @@ static void poll_done(const struct a0_result *res, void *arg)
 	c->call = NULL;
 	pipeline_observe_none(c, res);
 	int64_t now = pipeline_now_ms();
-	if (p->stopping || c->dead || !c->item)
+	if (c->dead || !c->item)
 		goto out;
 	switch (res->cls.verdict) {
 	case A0_OK: {
@@ -180,6 +180,7 @@ static void poll_done(const struct a0_result *res, void *arg)
 			sched_poll_running(c->item, now, j->percentage_done, j->time_left_seconds);
 		}
 		if (ended) {
+			pipeline_count_job_end(c, now);
 			sched_poll_ended(c->item, now, fetch);
 			if (!fetch)
 				commit_summary(c, false);
@@ -199,12 +200,14 @@ static void poll_done(const struct a0_result *res, void *arg)
 	default:
 		/* Transient, or credentials that stopped working: keep following
 		 * (Auth0 ends the job anyway; SCHED_DO_EXPIRE bounds it). */
+		pipeline_count_retry(c, "job");
 		sched_retry(c->item, now);
 		break;
 	}
 out:
 	pchunk_release(c);
 	pipeline_tick(p);
+	pipeline_drain_check(p);
 }
 
 void poller_poll(struct pchunk *c)
@@ -424,7 +427,7 @@ static void map_after_work(uv_work_t *req, int status)
 		mw->status = status;
 	json_object_put(mw->errors);
 	free(mw->indices);
-	if (c->p->stopping || c->dead) {
+	if (c->dead) {
 		completion_free(cp);
 		pchunk_release(c);
 		free(mw);
@@ -488,7 +491,7 @@ static void fetch_done(const struct a0_result *res, void *arg)
 	c->call = NULL;
 	pipeline_observe_none(c, res);
 	int64_t now = pipeline_now_ms();
-	if (p->stopping || c->dead || !c->item)
+	if (c->dead || !c->item)
 		goto out;
 	switch (res->cls.verdict) {
 	case A0_OK:
@@ -506,6 +509,7 @@ static void fetch_done(const struct a0_result *res, void *arg)
 		commit_summary(c, false);
 		break;
 	default:
+		pipeline_count_retry(c, "job-errors");
 		if (sched_retry(c->item, now) == -ETIMEDOUT) {
 			log_warn("queue", "chunk %s-%" PRId64 ": cannot fetch job %s's errors (%s), "
 				 "keeping the summary only", c->imp->id, c->chunk_no, c->job_id,
@@ -517,6 +521,7 @@ static void fetch_done(const struct a0_result *res, void *arg)
 out:
 	pchunk_release(c);
 	pipeline_tick(p);
+	pipeline_drain_check(p);
 }
 
 void poller_fetch_errors(struct pchunk *c)

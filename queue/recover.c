@@ -118,6 +118,45 @@ static void marks_done(int status, void *ctx)
 	free(m);
 }
 
+struct stopped_fail {
+	char import_id[IMPORT_ID_LEN + 1];
+	int64_t chunk_no;
+};
+
+static int stopped_fail_fn(struct sqlite3 *db, void *ctx)
+{
+	struct stopped_fail *f = ctx;
+	struct chunk_update u = {
+		.error = "the import stopped while this chunk was being submitted; "
+			 "it may or may not have reached Auth0",
+	};
+	int r = chunk_set_state_tx(db, f->import_id, f->chunk_no, CHUNK_FAILED, &u,
+				   pipeline_now_ms() / 1000, NULL);
+	return r < 0 ? r : 0;
+}
+
+static void stopped_fail_done(int status, void *ctx)
+{
+	struct stopped_fail *f = ctx;
+	if (status < 0)
+		log_error("queue", "chunk %s-%" PRId64 ": cannot fail it: %s", f->import_id,
+			  f->chunk_no, strerror(-status));
+	free(f);
+}
+
+static void stopped_submitting_fail(struct pipeline *p, struct pimport *imp, int64_t no)
+{
+	struct stopped_fail *f = calloc(1, sizeof(*f));
+	if (!f)
+		return;
+	snprintf(f->import_id, sizeof(f->import_id), "%s", imp->id);
+	f->chunk_no = no;
+	log_warn("queue", "chunk %s-%" PRId64 ": left submitting by a stopped import, failing it",
+		 imp->id, no);
+	if (store_write(p->store, stopped_fail_fn, f, stopped_fail_done) < 0)
+		free(f);
+}
+
 /* Loads the chunks of `imp` in queued/submitting/submitted that it does not
  * hold yet. Returns how many were added. */
 static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *imp, bool at_start)
@@ -151,8 +190,14 @@ static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *i
 		if (no <= maxno && (held[no / 8] & (1u << (no % 8))))
 			continue;
 		const char *state = (const char *)sqlite3_column_text(st, 1);
-		if (imp->stopped && strcmp(state, "submitted") != 0)
+		if (imp->stopped && strcmp(state, "submitted") != 0) {
+			/* A cancelled or failed import submits nothing more; a chunk
+			 * it left submitting may or may not be at Auth0: it fails
+			 * (its users are reported, ready to resubmit). */
+			if (strcmp(state, "submitting") == 0 && at_start)
+				stopped_submitting_fail(p, imp, no);
 			continue;
+		}
 		struct pchunk *c = calloc(1, sizeof(*c));
 		if (!c)
 			break;
@@ -166,6 +211,7 @@ static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *i
 			const char *job = (const char *)sqlite3_column_text(st, 3);
 			snprintf(c->job_id, sizeof(c->job_id), "%s", job ? job : "");
 			int64_t sub = sqlite3_column_int64(st, 5) * 1000;
+			c->submitted_at_ms = sub;
 			r = sched_item_active(imp->simp, (uint32_t)no, c->users, sub ? sub : now, now, c,
 					      &c->item);
 			log_info("queue", "chunk %s-%" PRId64 ": job %s at Auth0, following it", imp->id,
@@ -249,6 +295,8 @@ int recover_load(struct pipeline *p, bool at_start)
 		if (!imp->stopped && stopped_state(state)) {
 			imp->stopped = true;
 			sched_import_drop_queued(imp->simp, drop_dead, NULL);
+		} else if (imp->stopped && !stopped_state(state)) {
+			imp->stopped = false; /* an operator retry queued it again */
 		}
 		if ((int64_t)imp->nchunks < count) {
 			int n = import_chunks_load(p, db, imp, at_start);

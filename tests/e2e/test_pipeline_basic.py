@@ -30,6 +30,13 @@ class PipelineBasic(unittest.TestCase):
             for text in (data.decode(), p.d.log()):
                 self.assertNotIn("e2e-secret", text)
                 self.assertNotIn("Bearer", text)
+            # Metrics count the Auth0 answers.
+            status, _, data = p.d.request("GET", "/metrics")
+            text = data.decode()
+            self.assertIn('auth0_requests_total{tenant="default",endpoint="users-imports",'
+                          'status="202"} %d' % o["chunks"]["total"], text)
+            self.assertIn('auth0_jobs_in_flight{tenant="default"} 0', text)
+            self.assertIn("auth0_job_duration_seconds_bucket", text)
             # Every job the emulator saw got the daemon's labels.
             for r in p.all_requests():
                 if r.get("endpoint") == "users-imports" and r.get("status") == 202:
@@ -55,6 +62,23 @@ class PipelineBasic(unittest.TestCase):
             for e in auth0:
                 self.assertEqual(e["errors"][0]["code"], "DUPLICATED_USER", e)
                 self.assertEqual(e["user"]["email"], users[e["index"]]["email"], e)
+
+    def test_a_small_import_is_not_starved_by_a_big_one(self):
+        with Pipeline(sandbox_args=["--rate", "20", "--burst", "20", "--ms-per-user", "0.3"]) as p:
+            big = p.post_users(make_users(30000))
+            p.wait(big, pred=lambda o: o["chunks"]["submitted"] + o["chunks"]["completed"] > 0,
+                   timeout=60)
+            small = p.post_users(make_users(300, start=100000))
+            o = p.wait(small, timeout=60)
+            self.assertEqual(o["state"], "completed", o)
+            ob = p.import_object(big)
+            self.assertIn(ob["state"], ("running", "queued"), ob)
+            self.assertGreater(ob["chunks"]["queued"], 0, ob)
+            ob = p.wait(big, timeout=120)
+            self.assertEqual(ob["state"], "completed", ob)
+            s = p.stats()
+            self.assertEqual(s["users"], 30300, s)
+            self.assertEqual(s["users_inserted_more_than_once"], 0, s)
 
     def test_reload_takes_new_credentials(self):
         with Pipeline() as p:

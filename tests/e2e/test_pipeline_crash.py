@@ -45,6 +45,28 @@ class PipelineCrash(unittest.TestCase):
                 if hasattr(p, "old"):
                     p.old.cleanup()
 
+    def test_sigterm_lets_the_call_in_flight_finish(self):
+        with Pipeline() as p:
+            try:
+                p.faults(endpoint="users-imports", next=1, action="slow", seconds=2)
+                imp = p.post_users(make_users(3000))
+                p.wait(imp, pred=lambda o: o["chunks"]["submitting"] > 0, timeout=60)
+                old = p.d
+                old.stop()  # SIGTERM: exit 0 once the slow submit has answered
+                self.assertIn("letting the Auth0 calls in flight finish", old.log())
+                d = Daemon(state_dir=old.state_dir, env=old.extra_env)
+                d.start()
+                p.old, p.d = old, d
+                o = p.wait(imp, timeout=60)
+                self.assertEqual(o["state"], "completed", json.dumps(o)[:1500])
+                s = check_truth(p, imp, o, 3000)
+                # The answer was kept: polled after the restart, not resubmitted.
+                self.assertEqual(s["import_jobs"], 1, s)
+                self.assertEqual(o["users"]["assumed"], 0, o)
+            finally:
+                if hasattr(p, "old"):
+                    p.old.cleanup()
+
     def test_kill_while_jobs_run_polls_them_again(self):
         # Slow jobs: killed while they run at Auth0, they are followed again.
         with Pipeline(sandbox_args=["--rate", "20", "--burst", "20", "--ms-per-user", "1"]) as p:
@@ -59,6 +81,27 @@ class PipelineCrash(unittest.TestCase):
                 self.assertEqual(s["import_jobs"], o["chunks"]["total"], s)
                 self.assertEqual(o["users"]["assumed"], 0, o)
                 self.assertIn("following it", p.d.log())
+            finally:
+                if hasattr(p, "old"):
+                    p.old.cleanup()
+
+    def test_kill_while_cancelling_ends_the_import(self):
+        with Pipeline() as p:
+            try:
+                p.faults(endpoint="users-imports", skip=1, next=1, action="slow", seconds=2)
+                imp = p.post_users(make_users(12000))
+                p.wait(imp, pred=lambda o: o["chunks"]["submitting"] > 0
+                       and o["chunks"]["submitted"] + o["chunks"]["completed"] > 0, timeout=60)
+                status, _, data = p.d.request("DELETE", "/v1/imports/" + imp)
+                self.assertIn(status, (200, 202), data)
+                restart(p)
+                o = p.wait(imp, states=("cancelled", "failed"), timeout=60)
+                u = o["users"]
+                self.assertEqual(u["pending"], 0, u)
+                self.assertGreater(u["not_submitted"], 0, u)
+                # Nothing was resubmitted after the cancel.
+                s = p.stats()
+                self.assertLessEqual(s["import_jobs"], 2, s)
             finally:
                 if hasattr(p, "old"):
                     p.old.cleanup()
