@@ -132,6 +132,17 @@ class Notify(unittest.TestCase):
         self.assertEqual(o["users"]["total"], 5)
         self.assertEqual(o["options"]["notify_url"], self.rx.url("/dry"))
 
+    def test_cancelled_import(self):
+        status, _, q = post_raw(self.d, users_array(5), query="notify_url=" + self.rx.url("/cancel"))
+        self.assertEqual(status, 202, q)
+        status, _, body = self.d.call("DELETE", "/v1/imports/" + q["id"])
+        self.assertIn(status, (200, 202), body)
+        got, o = self.rx.delivered("/cancel", timeout=20)
+        self.assertEqual(len(got), 1, got)
+        self.assertEqual(o["id"], q["id"])
+        self.assertEqual(o["state"], "cancelled")
+        self.assertEqual(o["users"]["not_submitted"] + o["users"]["failed"], 5, o)
+
     def test_hosts_not_allowed(self):
         for url in ("http://example.com/hook", "http://127.0.0.1:80@example.com/",
                     "http://user:secret@127.0.0.1/hook", "ftp://127.0.0.1/hook", "not a url"):
