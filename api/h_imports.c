@@ -1242,6 +1242,12 @@ static void imports_collect(struct metrics *m, void *arg)
 	};
 	for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
 		metric_set(gu, (double)outcomes[i].v, (const char *[]){ outcomes[i].name });
+	int64_t pending = 0;
+	struct metric *gn = metrics_gauge(m, "importd_notifications_pending",
+					  "notify_url deliveries not made yet (waiting, or retrying after a failure)",
+					  0, NULL);
+	if (gn && notifier_pending(store_reader(h->store), &pending) == 0)
+		metric_set(gn, (double)pending, NULL);
 }
 
 int h_imports_add_metrics(struct metrics *m, struct h_imports *h)

@@ -82,6 +82,19 @@ int notifier_enqueue_tx(sqlite3 *db, const char *id, int64_t now)
 	return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
 
+int notifier_pending(sqlite3 *db, int64_t *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM notifications", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : store_errno(rc);
+}
+
 /* ---- allowed hosts ------------------------------------------------------- */
 
 static bool host_listed(const struct config *cfg, const char *host)

@@ -79,6 +79,10 @@ struct notifier;
  * otherwise). 0 or a negative errno. */
 int notifier_enqueue_tx(sqlite3 *db, const char *id, int64_t now);
 
+/* Notifications not delivered yet (bounded: one count on the read
+ * connection), for /metrics. 0 or a negative errno. */
+int notifier_pending(sqlite3 *db, int64_t *ret);
+
 /* Whether POST /v1/imports may accept this notify_url under cfg (NULL cfg:
  * the defaults). */
 bool notifier_url_allowed(const struct config *cfg, const char *url);

@@ -183,6 +183,8 @@ class NotifyAcrossRestart(unittest.TestCase):
                 status, _, v = post_raw(d, users_array(3), query="dry_run=true&notify_url=" + url)
                 self.assertEqual(status, 200, v)
                 rx.wait("/down", lambda g: len(g) >= 1, 15)
+                metrics = d.get("/metrics").body.decode()
+                self.assertIn("\nimportd_notifications_pending 1\n", metrics)
             with rx.cond:
                 rx.fail["/down"] = 0
             with Daemon(state_dir=state, config=conf) as d:
