@@ -725,12 +725,13 @@ static void submit_begin(struct pchunk *c)
 		return;
 	}
 	struct pwrite *w = pwrite_new(c, PW_SUBMITTING);
-	if (!w) {
+	if (!w || pwrite_queue(w) < 0) {
+		/* Not even write-ahead: it did not leave; try again later. */
+		if (!w)
+			log_error("queue", "chunk %s-%" PRId64 ": out of memory", c->imp->id, c->chunk_no);
 		sched_observe(c->imp->t->st, pipeline_now_ms(), NULL, 0);
 		sched_retry(c->item, pipeline_now_ms());
-		return;
 	}
-	pwrite_queue(w);
 }
 
 static void drop_cb(void *user, void *arg)
