@@ -580,6 +580,7 @@ struct pwrite {
 	char *problem;         /* PW_FAIL_IMPORT */
 	int64_t next_attempt_ms;
 	bool mark_resubmitted;
+	bool retryable;        /* PW_FAIL_CHUNK: transient, an operator retry may requeue it */
 	int64_t keep, keep_bytes, rest_bytes, new_no;
 	char keep_tmp[4096], keep_path[4096];
 	int changed;           /* chunk_set_state_tx's 0/1 */
@@ -608,7 +609,10 @@ static int pwrite_fn(struct sqlite3 *db, void *ctx)
 		break;
 	}
 	case PW_FAIL_CHUNK: {
-		struct chunk_update u = {.error = w->message};
+		struct chunk_update u = {.error = w->message, .retryable = w->retryable};
+		if (w->mark_resubmitted &&
+		    (r = chunk_mark_resubmitted_tx(db, w->import_id, w->chunk_no)) < 0)
+			break;
 		r = chunk_set_state_tx(db, w->import_id, w->chunk_no, CHUNK_FAILED, &u, now, NULL);
 		break;
 	}
@@ -778,18 +782,28 @@ void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *mes
 		pchunk_end(c);
 }
 
-static void fail_chunk(struct pchunk *c, const char *message)
+/* retryable: the failure was transient (retries exhausted), so POST
+ * /v1/imports/{id}/retry may queue the chunk again; a chunk that may have
+ * reached Auth0 is then a resubmission (duplicates count as assumed). */
+static void fail_chunk_as(struct pchunk *c, const char *message, bool retryable)
 {
 	struct pwrite *w = pwrite_new(c, PW_FAIL_CHUNK);
 	if (!w) {
 		pchunk_end(c);
 		return;
 	}
+	w->retryable = retryable;
+	w->mark_resubmitted = retryable && c->resubmitted;
 	snprintf(w->message, sizeof(w->message), "%s", message);
 	log_warn("queue", "chunk %s-%" PRId64 ": failed: %s", c->imp->id, c->chunk_no, message);
 	pchunk_retire(c);
 	if (pwrite_queue(w) < 0)
 		pchunk_end(c);
+}
+
+static void fail_chunk(struct pchunk *c, const char *message)
+{
+	fail_chunk_as(c, message, false);
 }
 
 static void requeue(struct pchunk *c, const char *message, int64_t next_attempt_ms,
@@ -851,7 +865,7 @@ static void submit_done(const struct a0_result *res, void *arg)
 			char m[A0_MESSAGE_MAX + 64];
 			snprintf(m, sizeof(m), "gave up after %u attempts: %s",
 				 sched_item_attempts(c->item), msg);
-			fail_chunk(c, m);
+			fail_chunk_as(c, m, true);
 			break;
 		}
 		pipeline_count_retry(c, "users-imports");
