@@ -21,7 +21,9 @@
 #include "daemon/metrics.h"
 #include "queue/import.h"
 #include "queue/intake.h"
+#include "queue/notifier.h"
 #include "queue/store.h"
+#include "queue/undo.h"
 
 #define WAIT_DEFAULT 30
 #define WAIT_MAX 3600
@@ -100,6 +102,7 @@ static int import_json_live(struct h_imports *h, const char *id, bool with_jobs,
 	int r = import_json(store_reader(h->store), id, with_jobs, now_s(), &o);
 	if (r < 0)
 		return r;
+	undo_json_add(store_reader(h->store), id, o);
 	uint64_t bytes, total, users, invalid;
 	if (intake_progress(h->intake, id, &bytes, &total, &users, &invalid) == 0) {
 		json_object *u = json_object_object_get(o, "users");
@@ -414,40 +417,6 @@ static bool printable(const char *s, size_t max)
 	return true;
 }
 
-/* notify_url: http(s) to a host notify_allowed_hosts (or loopback) allows. */
-static bool notify_url_ok(const struct config *cfg, const char *url)
-{
-	const char *p;
-	char host[256];
-	size_t n = 0;
-
-	if (strncmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		p = url + 8;
-	else
-		return false;
-	if (*p == '[') {
-		p++;
-		while (*p && *p != ']' && n < sizeof(host) - 1)
-			host[n++] = *p++;
-		if (*p != ']')
-			return false;
-	} else {
-		while (*p && *p != ':' && *p != '/' && *p != '?' && n < sizeof(host) - 1)
-			host[n++] = *p++;
-	}
-	host[n] = '\0';
-	if (n == 0 || !printable(url, 2048))
-		return false;
-	if (config_host_is_loopback(host))
-		return true;
-	for (size_t i = 0; cfg && i < cfg->n_notify_allowed_hosts; i++)
-		if (strcasecmp(cfg->notify_allowed_hosts[i], host) == 0)
-			return true;
-	return false;
-}
-
 static char *keep(struct create *c, const char *s)
 {
 	if (!s)
@@ -469,13 +438,6 @@ static int create_parse(struct create *c, struct api_request *req, struct upload
 	uint64_t n;
 	bool b;
 
-	const char *ct = api_request_header(req, "Content-Type");
-	if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0)
-		return api_respond_problem(req, 400, "bad-field",
-					   "a users file sent as the body needs its own Content-Type "
-					   "(curl --data-binary sends application/x-www-form-urlencoded: "
-					   "add -H 'Content-Type: application/json'), or send it with -F users=@FILE"),
-		       -EINVAL;
 	if ((v = upload_unknown_field(u)))
 		return api_respond_problem(req, 400, "bad-field", "unknown field '%.64s'", v), -EINVAL;
 	const char *ctype = api_request_header(req, "Content-Type");
@@ -547,9 +509,10 @@ static int create_parse(struct create *c, struct api_request *req, struct upload
 		       -EINVAL;
 	c->opts.external_id = keep(c, v);
 	v = upload_field(u, UPLOAD_NOTIFY_URL);
-	if (v && !notify_url_ok(cfg, v))
+	if (v && !notifier_url_allowed(cfg, v))
 		return api_respond_problem(req, 400, "bad-field",
-					   "notify_url must be an http(s) URL to a host notify_allowed_hosts allows"),
+					   "notify_url must be an http(s) URL without user information to a host "
+					   "notify_allowed_hosts allows (by default loopback only)"),
 		       -EINVAL;
 	c->opts.notify_url = keep(c, v);
 
@@ -1160,6 +1123,90 @@ static int h_cancel(struct api_request *req, void *ud)
 	return 0;
 }
 
+/* ---- POST /v1/imports/{id}/retry ----------------------------------------- */
+
+struct retry {
+	struct h_imports *h;
+	struct api_request *req;
+	char id[IMPORT_ID_LEN + 1];
+	int64_t chunks, users;
+};
+
+static int retry_write(struct sqlite3 *db, void *ctx)
+{
+	struct retry *t = ctx;
+	return import_retry_tx(db, t->id, now_s(), &t->chunks, &t->users);
+}
+
+static void retry_done(int status, void *ctx)
+{
+	struct retry *t = ctx;
+	if (status == -EPERM)
+		api_respond_problem(t->req, 409, "conflict",
+				    "import %s cannot be retried: only a failed or completed_with_errors import "
+				    "without an import-wide error can", t->id);
+	else if (status == -ENODATA)
+		api_respond_problem(t->req, 409, "conflict",
+				    "import %s has no chunk that failed for a transient reason: nothing to retry "
+				    "(users Auth0 rejected are in /failed-users, to fix and resubmit)", t->id);
+	else if (status == -ENOENT)
+		api_respond_problem(t->req, 404, "not-found", "no import %s", t->id);
+	else if (status < 0)
+		api_respond_problem(t->req, 500, "internal", "cannot retry import %s", t->id);
+	else {
+		log_info("api", "import %s: retry of %" PRId64 " chunks (%" PRId64 " users)", t->id, t->chunks,
+			 t->users);
+		answer_import(t->h, t->req, 202, t->id);
+	}
+	api_request_unref(t->req);
+	free(t);
+}
+
+/* The chunk files of an import are there (not swept by spool_retention). */
+static bool chunks_kept(const char *state_dir, const struct import_row *row, uint64_t retention)
+{
+	char dir[1100];
+	if (row->finished_at > 0 && now_s() > row->finished_at + (int64_t)retention)
+		return false;
+	if (intake_import_dir(state_dir, row->id, dir, sizeof(dir)) < 0)
+		return false;
+	size_t l = strlen(dir);
+	if (l + 8 > sizeof(dir))
+		return false;
+	memcpy(dir + l, "/chunks", 8);
+	return access(dir, R_OK | X_OK) == 0;
+}
+
+static int h_retry(struct api_request *req, void *ud)
+{
+	struct h_imports *h = ud;
+	struct config *cfg = api_request_config(req);
+	char id[64];
+	struct import_row row;
+	if (!id_param(req, id, sizeof(id)) || import_load(store_reader(h->store), id, &row) < 0)
+		return api_respond_problem(req, 404, "not-found", "no such import");
+	if (row.state != IMPORT_FAILED && row.state != IMPORT_COMPLETED_WITH_ERRORS)
+		return api_respond_problem(req, 409, "conflict", "import %s is %s: only a failed or "
+					   "completed_with_errors import can be retried", id,
+					   import_state_name(row.state));
+	if (!chunks_kept(store_state_dir(h->store), &row, cfg ? cfg->spool_retention : 7 * 86400))
+		return api_respond_problem(req, 410, "gone", "the chunk files of import %s are no longer kept "
+					   "(spool_retention): resubmit its /failed-users instead", id);
+	struct retry *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->h = h;
+	snprintf(t->id, sizeof(t->id), "%s", row.id);
+	t->req = api_request_ref(req);
+	int r = store_write(h->store, retry_write, t, retry_done);
+	if (r < 0) {
+		api_request_unref(req);
+		free(t);
+		return r;
+	}
+	return 0;
+}
+
 static const struct api_route h_imports_routes[] = {
 	{ "POST", "/v1/imports", h_create, &upload_sink, 0 },
 	{ "GET", "/v1/imports", h_list, NULL, 0 },
@@ -1168,6 +1215,7 @@ static const struct api_route h_imports_routes[] = {
 	{ "GET", "/v1/imports/{id}/errors", h_errors, NULL, 0 },
 	{ "GET", "/v1/imports/{id}/jobs", h_jobs, NULL, 0 },
 	{ "GET", "/v1/imports/{id}/failed-users", h_failed_users, NULL, 0 },
+	{ "POST", "/v1/imports/{id}/retry", h_retry, NULL, 0 },
 };
 
 /* /metrics: imports by state, users by outcome (bounded store reads). */
@@ -1196,6 +1244,12 @@ static void imports_collect(struct metrics *m, void *arg)
 	};
 	for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
 		metric_set(gu, (double)outcomes[i].v, (const char *[]){ outcomes[i].name });
+	int64_t pending = 0;
+	struct metric *gn = metrics_gauge(m, "importd_notifications_pending",
+					  "notify_url deliveries not made yet (waiting, or retrying after a failure)",
+					  0, NULL);
+	if (gn && notifier_pending(store_reader(h->store), &pending) == 0)
+		metric_set(gn, (double)pending, NULL);
 }
 
 int h_imports_add_metrics(struct metrics *m, struct h_imports *h)

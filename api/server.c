@@ -548,10 +548,16 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
 	return MHD_YES;
 }
 
-static bool is_form(const char *ctype)
+/* A body for the form parser: multipart always; urlencoded only where the
+ * route takes no raw body (where it does, the body is the raw file: curl
+ * --data-binary sends any file as urlencoded). */
+static bool is_form(const struct api_body_sink *sink, const char *ctype)
 {
-	return ctype && (strncasecmp(ctype, "multipart/form-data", 19) == 0 ||
-			 strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0);
+	if (!ctype)
+		return false;
+	if (strncasecmp(ctype, "multipart/form-data", 19) == 0)
+		return true;
+	return strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 && !sink->raw;
 }
 
 /* Body bytes of this call; counts them and feeds sink or buffer. */
@@ -664,7 +670,7 @@ static void request_start(struct api_server *s, struct api_request *req)
 			return;
 		}
 	}
-	if (sink && is_form(api_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+	if (sink && is_form(sink, api_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		req->pp = MHD_create_post_processor(req->conn, 64 * 1024, post_iter, req);
 		if (!req->pp) {
 			api_respond_problem(req, 400, "bad-field", "the form body's Content-Type cannot be parsed");

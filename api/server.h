@@ -50,10 +50,12 @@
  *     known (before the body), may set a limit and per-request state, and
  *     may answer at once (e.g. 400 bad-field from a query parameter); the
  *     rest of the body is then discarded. Raw bodies arrive through raw(),
- *     multipart/form-data and x-www-form-urlencoded bodies through field()
- *     for text fields (each whole, at most API_FIELD_MAX bytes, else 400
+ *     multipart/form-data bodies through field() for text fields (each whole, at most API_FIELD_MAX bytes, else 400
  *     bad-field) and file_data()/file_end() for file parts. Past the limit
  *     the server answers 413 upload-too-large and calls sink->abort().
+ *     An x-www-form-urlencoded body goes to raw() when the sink has one
+ *     (`curl --data-binary @file` labels any file so; a file the route
+ *     takes as its body is never a form), else through field().
  *     A callback returning negative stops the body: the server answers 500
  *     unless the callback already answered, then calls sink->abort().
  *     When the body is complete, the route's handler runs as usual.

@@ -8,6 +8,7 @@
  *      listen without a token
  */
 #include "api/h_imports.h"
+#include "api/h_migrate.h"
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -15,11 +16,20 @@
 #include "daemon/notify.h"
 #include "daemon/sandbox_child.h"
 #include "queue/intake.h"
+#include "queue/migrate.h"
+#include "queue/notifier.h"
+#include "queue/pipeline.h"
+#include "queue/undo.h"
 #include "queue/store.h"
 
 #include "build_config.h"
 
+#if defined(__has_include)
+#if __has_include("daemon/check.h")
 #include "daemon/check.h"
+#define HAVE_CHECK 1
+#endif
+#endif
 
 #include <errno.h>
 #include <signal.h>
@@ -44,6 +54,11 @@ struct app {
 	struct api_server *api;
 	struct intake *intake;
 	struct h_imports *imports;
+	struct pipeline *pipeline;
+	struct migrate *migrate;
+	struct undo *undo;
+	struct h_migrate *h_migrate;
+	struct notifier *notifier;     /* notify_url deliveries */
 	struct sandbox_child *sandbox; /* --sandbox: the emulator as tenant "default" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
@@ -76,6 +91,12 @@ static void app_stop(struct app *app, const char *why)
 	/* Validations still running stop at their next progress report and
 	 * are resumed at the next start. */
 	intake_stop(app->intake);
+	/* exports, migrations and undos cancel their Auth0 calls first: the
+	 * pipeline owns the clients */
+	migrate_stop(app->migrate);
+	undo_stop(app->undo);
+	pipeline_stop(app->pipeline);
+	notifier_stop(app->notifier);
 	sandbox_child_stop(app->sandbox);
 	app->sandbox = NULL;
 	/* Modules with in-flight work (Auth0 calls) stop here; they get
@@ -119,6 +140,8 @@ static void app_reload(struct app *app)
 		api_server_set_config(app->api, n);
 	config_unref(app->cfg);
 	app->cfg = n;
+	pipeline_set_config(app->pipeline, n);
+	notifier_set_config(app->notifier, n);
 	intake_set_limits(app->intake, &(struct intake_limits){
 		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes,
 		.spool_retention = n->spool_retention });
@@ -156,7 +179,12 @@ int main(int argc, char **argv)
 
 	/* --- `auth0-importd check ...`: offline validation, no config/state. */
 	if (argc > 1 && strcmp(argv[1], "check") == 0) {
+#ifdef HAVE_CHECK
 		return check_main(argc - 1, argv + 1);
+#else
+		fprintf(stderr, "auth0-importd: 'check' is not available in this build\n");
+		return EXIT_USAGE;
+#endif
 	}
 
 	r = config_load(argc, argv, environ, NULL, &app.cfg, err, sizeof(err));
@@ -221,6 +249,27 @@ int main(int argc, char **argv)
 		log_error("queue", "recovery failed: %s", strerror(-r));
 		goto out;
 	}
+	if ((r = pipeline_new(app.loop, app.store, app.cfg, &app.pipeline)) < 0 ||
+	    (r = pipeline_set_metrics(app.pipeline, app.metrics)) < 0 ||
+	    (r = pipeline_start(app.pipeline)) < 0) {
+		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = migrate_new(app.loop, app.store, app.pipeline, app.intake, &app.migrate)) < 0 ||
+	    (r = undo_new(app.loop, app.store, app.pipeline, &app.undo)) < 0 ||
+	    (r = h_migrate_new(app.store, app.migrate, app.undo, &app.h_migrate)) < 0) {
+		log_error("main", "out of memory");
+		goto out;
+	}
+	if ((r = migrate_start(app.migrate)) < 0 || (r = undo_resume(app.undo)) < 0) {
+		log_error("queue", "cannot resume exports, migrations and undos: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = notifier_new(app.loop, app.store, app.cfg, &app.notifier)) < 0 ||
+	    (r = notifier_start(app.notifier)) < 0) {
+		log_error("queue", "cannot start the notify_url deliveries: %s", strerror(-r));
+		goto out;
+	}
 	if ((r = intake_sweep_start(app.intake)) < 0)
 		log_warn("queue", "spool retention sweep not started: %s, ignoring", uv_strerror(r));
 
@@ -238,9 +287,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* --- Modules add their routes here. */
+	if ((r = api_server_add_status(app.api, pipeline_status_json, app.pipeline)) < 0) {
+		log_error("api", "cannot add the pipeline status: %s", strerror(-r));
+		goto out;
+	}
 	if ((r = h_imports_register(app.api, app.imports)) < 0 ||
 	    (r = h_imports_add_metrics(app.metrics, app.imports)) < 0) {
 		log_error("api", "cannot add the imports routes: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = h_migrate_register(app.api, app.h_migrate)) < 0) {
+		log_error("api", "cannot add the exports and migrations routes: %s", strerror(-r));
 		goto out;
 	}
 	const char *addr = api_server_address(app.api);
@@ -267,6 +324,10 @@ int main(int argc, char **argv)
 out:
 	if (app.api)
 		api_server_stop(app.api);
+	migrate_stop(app.migrate);
+	undo_stop(app.undo);
+	pipeline_stop(app.pipeline);
+	notifier_stop(app.notifier);
 	/* the emulator exits (SIGKILL at worst) before its handles are closed */
 	sandbox_child_stop(app.sandbox);
 	while (app.loop && sandbox_child_running() && uv_run(app.loop, UV_RUN_ONCE))
@@ -279,6 +340,11 @@ out:
 		if (uv_loop_close(app.loop) != 0)
 			log_warn("main", "event loop closed with handles still open");
 	}
+	h_migrate_free(app.h_migrate);
+	migrate_free(app.migrate);
+	undo_free(app.undo);
+	pipeline_free(app.pipeline);
+	notifier_free(app.notifier);
 	h_imports_free(app.imports);
 	intake_free(app.intake);
 	metrics_free(app.metrics);

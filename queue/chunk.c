@@ -196,6 +196,13 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 				   "updated_at = ?3 WHERE import_id = ?1 AND chunk_no = ?2", &st);
 		break;
 	case CHUNK_QUEUED:
+		if (from == CHUNK_FAILED) {
+			/* Operator retry: a fresh start for the scheduler. */
+			r = exec_bound(db, "UPDATE chunks SET state = 'queued', attempts = 0, next_attempt_at = 0, "
+					   "retryable = 0, completed_at = NULL, job_id = NULL, updated_at = ?3 "
+					   "WHERE import_id = ?1 AND chunk_no = ?2", &st);
+			break;
+		}
 		r = exec_bound(db, "UPDATE chunks SET state = 'queued', last_error = coalesce(?5, last_error), "
 				   "next_attempt_at = ?6, job_id = NULL, updated_at = ?3 "
 				   "WHERE import_id = ?1 AND chunk_no = ?2", &st);
@@ -218,7 +225,8 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 	}
 	case CHUNK_FAILED:
 		r = exec_bound(db, "UPDATE chunks SET state = 'failed', last_error = coalesce(?5, last_error), "
-				   "completed_at = ?3, updated_at = ?3 WHERE import_id = ?1 AND chunk_no = ?2", &st);
+				   "retryable = ?11, completed_at = ?3, updated_at = ?3 "
+				   "WHERE import_id = ?1 AND chunk_no = ?2", &st);
 		break;
 	case CHUNK_CANCELLED:
 		r = exec_bound(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?3 "
@@ -254,6 +262,8 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		sqlite3_bind_int64(st, 9, fail);
 		sqlite3_bind_int64(st, 10, assumed);
 	}
+	if (sqlite3_bind_parameter_index(st, "?11"))
+		sqlite3_bind_int(st, 11, upd->retryable ? 1 : 0);
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

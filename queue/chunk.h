@@ -17,7 +17,8 @@
  *     queued     → submitting | cancelled | failed
  *     submitting → submitted | queued (transient error) | failed | cancelled
  *     submitted  → completed | failed
- *     failed     → queued (operator retry)
+ *     failed     → queued (operator retry, POST /v1/imports/{id}/retry:
+ *                  only a chunk failed `retryable`)
  *     completed, cancelled: final
  *
  *   queued      waiting for the scheduler (next_attempt_at, unix ms, says when
@@ -36,6 +37,11 @@
  *   failed      the chunk failed as a whole (permanent error or retries
  *               exhausted, or the Auth0 job failed): all its users count as
  *               failed with CHUNK_FAILED and last_error as the message.
+ *               `retryable` (column added by migration 30) is set when the
+ *               failure was transient (retries exhausted on 5xx, 429s or
+ *               network errors) rather than Auth0 rejecting the chunk: an
+ *               operator retry requeues exactly those. failed → queued
+ *               resets attempts, next_attempt_at, retryable and completed_at.
  *   cancelled   the import was cancelled before the chunk left; its users
  *               count as not_submitted. submitting → queued of a chunk whose
  *               import is cancelling, cancelled or failed becomes
@@ -80,6 +86,7 @@ struct chunk_update {
 	const char *error;         /* → queued (transient) / → failed: last_error */
 	int64_t next_attempt_at_ms; /* → queued */
 	int64_t inserted, updated, failed, assumed; /* → completed */
+	bool retryable;            /* → failed: transient, a retry may requeue it */
 };
 
 /* One chunk row (indices loaded only by chunk_load). */

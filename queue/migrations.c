@@ -2,6 +2,8 @@
  * migration"). Append new entries at the end; never edit a released one. */
 #include "queue/store.h"
 #include "queue/schema_imports.h"
+#include "queue/migrate_store.h"
+#include "queue/notifier.h"
 
 #include <stddef.h>
 
@@ -16,6 +18,12 @@ const struct store_migration store_migrations[] = {
 	/* Imports, their chunks and Auth0's per-user errors (queue/import.h,
 	 * queue/chunk.h); 10..19 reserved for the import model. */
 	{ 10, "imports", SCHEMA_IMPORTS_SQL, NULL },
+	/* Exports, migrations and undos (queue/migrate.h); 21..29 reserved. */
+	{ 21, "exports_migrations", MIGRATE_SCHEMA_SQL, NULL },
+	/* 30..39: operator retry and notify_url deliveries. */
+	{ 30, "chunks_retryable",
+	  "ALTER TABLE chunks ADD COLUMN retryable INTEGER NOT NULL DEFAULT 0;", NULL },
+	{ 31, "notifications", SCHEMA_NOTIFICATIONS_SQL, NULL },
 	/* Next: { 2, "name", "SQL", NULL }, */
 };
 

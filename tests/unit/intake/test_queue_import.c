@@ -12,16 +12,22 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "daemon/config.h"
 #include "queue/chunk.h"
 #include "queue/import.h"
+#include "queue/notifier.h"
 #include "queue/schema_imports.h"
+#include "queue/store.h"
 
 static sqlite3 *db_new(void)
 {
 	sqlite3 *db = NULL;
 	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON;", NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, SCHEMA_IMPORTS_SQL, NULL, NULL, NULL), SQLITE_OK);
+	/* Every migration of the import model and after (retryable, notifications). */
+	for (size_t i = 0; i < store_n_migrations; i++)
+		if (store_migrations[i].version >= 10 && store_migrations[i].sql)
+			assert_int_equal(sqlite3_exec(db, store_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
 	return db;
 }
 
@@ -123,7 +129,13 @@ static void test_derive_pure(void **state)
 	assert_int_equal(u.pending, 20);
 	assert_int_equal(u.failed, 11);
 	assert_int_equal(u.total, u.invalid + u.inserted + u.updated + u.failed + u.pending + u.not_submitted);
+	assert_int_equal(import_state_derive(IMPORT_RUNNING, false, &agg, &u), IMPORT_RUNNING);
+	/* A queued import with ended chunks is one an operator retried: it
+	 * stays queued until a requeued chunk leaves. */
+	assert_int_equal(import_state_derive(IMPORT_QUEUED, false, &agg, &u), IMPORT_QUEUED);
+	agg.count[CHUNK_SUBMITTING] = 1;
 	assert_int_equal(import_state_derive(IMPORT_QUEUED, false, &agg, &u), IMPORT_RUNNING);
+	agg.count[CHUNK_SUBMITTING] = 0;
 
 	agg.count[CHUNK_QUEUED] = 0;
 	agg.users[CHUNK_QUEUED] = 0;
@@ -405,6 +417,125 @@ static void test_json(void **state)
 	sqlite3_close(db);
 }
 
+static int64_t count_rows(sqlite3 *db, const char *sql, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* POST /retry: only chunks failed for a transient reason go back, the
+ * import to queued; every entry into a terminal state queues a
+ * notification when the import has a notify_url. */
+static void test_retry_and_notifications(void **state)
+{
+	(void)state;
+	sqlite3 *db = db_new();
+	const char *id = "imp_00000000000000f1", *plain = "imp_00000000000000f2";
+	struct import_options o = opts_default();
+	o.notify_url = "http://127.0.0.1:9/hook";
+	assert_int_equal(import_insert_tx(db, id, &o, NULL, NULL, 1000, 100), 0);
+	uint32_t idx[10];
+	for (int c = 0; c < 3; c++) {
+		for (int i = 0; i < 10; i++)
+			idx[i] = (uint32_t)(c * 10 + i);
+		assert_int_equal(chunk_insert_tx(db, id, c, 10, 500, idx, 100), 0);
+	}
+	assert_int_equal(import_finish_validation_tx(db, id, IMPORT_QUEUED, 30, 0, 0, NULL, 101), 0);
+	const char *notes = "SELECT count(*) FROM notifications WHERE import_id = ?1";
+	assert_int_equal(count_rows(db, notes, id), 0);
+	/* nothing failed yet: not retryable */
+	assert_int_equal(import_retry_tx(db, id, 150, NULL, NULL), -EPERM);
+
+	struct chunk_update ok = { .job_id = "job_0", .inserted = 10 };
+	struct chunk_update transient = { .error = "gave up after 5 attempts: HTTP 503", .retryable = true };
+	struct chunk_update rejected = { .error = "Auth0 rejected the file" };
+	for (int c = 0; c < 3; c++)
+		assert_int_equal(chunk_set_state_tx(db, id, c, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, id, 0, CHUNK_SUBMITTED, &ok, 201, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, id, 0, CHUNK_COMPLETED, &ok, 202, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, id, 1, CHUNK_FAILED, &transient, 203, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, id, 2, CHUNK_FAILED, &rejected, 204, NULL), 0);
+	assert_int_equal(state_of(db, id), IMPORT_COMPLETED_WITH_ERRORS);
+	assert_int_equal(count_rows(db, notes, id), 1);
+
+	int64_t nchunks = 0, nusers = 0;
+	assert_int_equal(import_retry_tx(db, id, 300, &nchunks, &nusers), 0);
+	assert_int_equal(nchunks, 1);
+	assert_int_equal(nusers, 10);
+	assert_int_equal(state_of(db, id), IMPORT_QUEUED);
+	struct import_users u;
+	check_invariant(db, id, &u);
+	assert_int_equal(u.pending, 10);
+	assert_int_equal(u.failed, 10);
+	assert_int_equal(u.inserted, 10);
+	struct chunk c;
+	assert_int_equal(chunk_load(db, id, 1, &c), 0);
+	assert_int_equal(c.state, CHUNK_QUEUED);
+	assert_int_equal(c.attempts, 0);
+	assert_int_equal(c.next_attempt_at_ms, 0);
+	chunk_done(&c);
+	assert_int_equal(chunk_load(db, id, 2, &c), 0);
+	assert_int_equal(c.state, CHUNK_FAILED);
+	chunk_done(&c);
+	struct import_row row;
+	assert_int_equal(import_load(db, id, &row), 0);
+	assert_int_equal(row.finished_at, 0);
+	/* queued: not again */
+	assert_int_equal(import_retry_tx(db, id, 301, NULL, NULL), -EPERM);
+
+	/* it runs again and fails for good this time: a second notification,
+	 * and nothing left to retry */
+	assert_int_equal(chunk_set_state_tx(db, id, 1, CHUNK_SUBMITTING, NULL, 400, NULL), 0);
+	assert_int_equal(state_of(db, id), IMPORT_RUNNING);
+	assert_int_equal(chunk_set_state_tx(db, id, 1, CHUNK_FAILED, &rejected, 401, NULL), 0);
+	assert_int_equal(state_of(db, id), IMPORT_COMPLETED_WITH_ERRORS);
+	assert_int_equal(count_rows(db, notes, id), 2);
+	assert_int_equal(import_retry_tx(db, id, 402, NULL, NULL), -ENODATA);
+	assert_int_equal(state_of(db, id), IMPORT_COMPLETED_WITH_ERRORS);
+	assert_int_equal(count_rows(db, "SELECT count(*) FROM notifications WHERE import_id = ?1 "
+					"AND state = 'completed_with_errors' AND url = 'http://127.0.0.1:9/hook'", id), 2);
+
+	/* an import-wide failure is not retried */
+	make_queued(db, plain, 1);
+	assert_int_equal(import_fail_tx(db, plain, "{\"title\":\"unknown connection\"}", 500), 0);
+	assert_int_equal(import_retry_tx(db, plain, 501, NULL, NULL), -EPERM);
+	/* no notify_url: no notification */
+	assert_int_equal(count_rows(db, notes, plain), 0);
+	assert_int_equal(import_retry_tx(db, "imp_missing", 502, NULL, NULL), -ENOENT);
+	sqlite3_close(db);
+}
+
+static void test_notify_url_hosts(void **state)
+{
+	(void)state;
+	assert_true(notifier_url_allowed(NULL, "http://127.0.0.1:8080/hook"));
+	assert_true(notifier_url_allowed(NULL, "http://localhost/x?y=1"));
+	assert_true(notifier_url_allowed(NULL, "https://[::1]:9/x"));
+	assert_true(notifier_url_allowed(NULL, "http://127.1.2.3/"));
+	assert_false(notifier_url_allowed(NULL, "http://example.com/hook"));
+	assert_false(notifier_url_allowed(NULL, "ftp://127.0.0.1/hook"));
+	assert_false(notifier_url_allowed(NULL, "127.0.0.1/hook"));
+	/* the host curl would connect to is the one checked */
+	assert_false(notifier_url_allowed(NULL, "http://127.0.0.1:80@example.com/"));
+	assert_false(notifier_url_allowed(NULL, "http://user:pw@127.0.0.1/"));
+	assert_false(notifier_url_allowed(NULL, "http://127.0.0.1/a b"));
+	assert_false(notifier_url_allowed(NULL, ""));
+	/* a list replaces the loopback default */
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	char *hosts[] = { "hooks.example.com" };
+	cfg.notify_allowed_hosts = hosts;
+	cfg.n_notify_allowed_hosts = 1;
+	assert_true(notifier_url_allowed(&cfg, "https://HOOKS.example.com/x"));
+	assert_false(notifier_url_allowed(&cfg, "https://example.com/x"));
+	assert_false(notifier_url_allowed(&cfg, "http://127.0.0.1/x"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +545,8 @@ int main(void)
 		cmocka_unit_test(test_cancel_and_fail),
 		cmocka_unit_test(test_rejected_and_empty),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_retry_and_notifications),
+		cmocka_unit_test(test_notify_url_hosts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
