@@ -2,7 +2,7 @@
  * users — the Auth0 bulk-import users file: read, validate, split.
  *
  * A pure library (zlib only: no event loop, no logging, no SQLite; users
- * are parsed by jv.h, not json-c). `auth0-importd check` and the daemon's
+ * are parsed by ujv.h, not json-c). `auth0-importd check` and the daemon's
  * intake (in a uv worker thread) both call users_process(); nothing here
  * blocks on anything but the files it is given.
  *
