@@ -131,6 +131,11 @@ struct api_request *api_request_ref(struct api_request *req)
 
 static void request_free(struct api_request *req)
 {
+	if (req->ctx_free) {
+		void (*fn)(void *) = req->ctx_free;
+		req->ctx_free = NULL;
+		fn(req->ctx);
+	}
 	if (req->resp)
 		MHD_destroy_response(req->resp);
 	for (size_t i = 0; i < req->n_headers; i++) {
@@ -210,11 +215,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		metric_add(s->m_requests, 1, (const char *[]){ route, method_label(req->method), status });
 		metric_observe(s->m_duration, now_s() - req->t_start, (const char *[]){ route });
 	}
-	if (req->ctx_free) {
-		void (*fn)(void *) = req->ctx_free;
-		req->ctx_free = NULL;
-		fn(req->ctx);
-	}
+	/* The request's ctx (an upload being made durable, say) lives as long
+	 * as the request: a handler flow may still hold a reference and use it
+	 * from a worker, so it is freed in request_free, not here. */
 	/* unlink from live */
 	if (req->prev)
 		req->prev->next = req->next;

@@ -224,8 +224,10 @@ const char *api_request_body(const struct api_request *req, size_t *ret_len);
 /* Bytes of body received so far (raw or multipart, before decoding). */
 uint64_t api_request_body_bytes(const struct api_request *req);
 
-/* Per-request state for the handler/sink; free_fn runs when the request
- * ends (after abort() if any). Replaces a previous ctx (freeing it). */
+/* Per-request state for the handler/sink; free_fn runs when the last
+ * reference to the request is dropped (after abort() if any), so a flow
+ * holding a reference may keep using it after the connection ended.
+ * Replaces a previous ctx (freeing it). */
 void api_request_set_ctx(struct api_request *req, void *ctx, void (*free_fn)(void *));
 void *api_request_ctx(const struct api_request *req);
 /* Changes the body limit (bytes); only meaningful in sink->begin(). */
