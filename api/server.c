@@ -835,7 +835,7 @@ static int bind_listen(struct api_server *s, const char *addr, char *err, size_t
 			const char *rb = strchr(addr, ']');
 			if (!rb || rb[1] != ':' || (size_t)(rb - addr - 1) >= sizeof(host))
 				goto bad;
-			memcpy(host, listen + 1, (size_t)(rb - addr - 1));
+			memcpy(host, addr + 1, (size_t)(rb - addr - 1));
 			host[rb - addr - 1] = '\0';
 			colon = rb + 1;
 			a.in6.sin6_family = AF_INET6;
