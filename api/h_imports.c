@@ -537,6 +537,40 @@ static int create_parse(struct create *c, struct api_request *req, struct upload
 	return 0;
 }
 
+static void add_str_or_null(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+/* Folds the normalised options into the upload's digest, so an
+ * Idempotency-Key repeat with the same file but another connection,
+ * tenant, upsert, ... is a different body (409), not a replay. `wait`
+ * only changes when the answer comes, so it is left out. */
+static int create_hash_options(struct create *c, struct upload *u)
+{
+	const struct import_options *o = &c->opts;
+	json_object *j = json_object_new_object();
+	if (!j)
+		return -ENOMEM;
+	add_str_or_null(j, "connection_id", o->connection_id);
+	add_str_or_null(j, "tenant", o->tenant);
+	json_object_object_add(j, "upsert", json_object_new_boolean(o->upsert));
+	json_object_object_add(j, "send_completion_email", json_object_new_boolean(o->send_completion_email));
+	add_str_or_null(j, "external_id", o->external_id);
+	add_str_or_null(j, "on_invalid", o->on_invalid);
+	add_str_or_null(j, "unsupported_hash", o->unsupported_hash);
+	json_object_object_add(j, "strip_auth0_prefix",
+			       o->strip_auth0_prefix < 0 ? NULL : json_object_new_boolean(o->strip_auth0_prefix));
+	add_str_or_null(j, "notify_url", o->notify_url);
+	json_object_object_add(j, "dry_run", json_object_new_boolean(o->dry_run));
+	json_object_object_add(j, "max_errors", json_object_new_int64(o->max_errors));
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(j, JSON_C_TO_STRING_PLAIN, &len);
+	int r = text ? upload_hash_fields(u, text, len) : -ENOMEM;
+	json_object_put(j);
+	return r;
+}
+
 static int h_create(struct api_request *req, void *ud)
 {
 	struct h_imports *h = ud;
@@ -558,6 +592,10 @@ static int h_create(struct api_request *req, void *ud)
 		api_respond_problem(req, 400, "empty-file", "the users file is empty");
 		goto discard;
 	}
+
+	r = create_hash_options(c, u);
+	if (r < 0)
+		goto fail;
 
 	const char *key = api_request_header(req, "Idempotency-Key");
 	if (key) {

@@ -94,6 +94,19 @@ uint64_t upload_bytes(const struct upload *u)
 	return u->bytes;
 }
 
+int upload_hash_fields(struct upload *u, const char *fields, size_t len)
+{
+	char sep[64];
+	if (u->sha_hex[0])
+		return -EALREADY;
+	/* The file's length keeps the boundary unambiguous: no users file can
+	 * end in text that passes for another request's fields. */
+	int n = snprintf(sep, sizeof(sep), "%c%llu%cfields%c", 0, (unsigned long long)u->bytes, 0, 0);
+	sha256_update(&u->sha, sep, (size_t)n);
+	sha256_update(&u->sha, fields, len);
+	return 0;
+}
+
 const char *upload_sha256(struct upload *u)
 {
 	if (!u->sha_hex[0])

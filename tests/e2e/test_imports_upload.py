@@ -183,6 +183,28 @@ class ImportsUpload(unittest.TestCase):
         status, lst = self.d.get_json("/v1/imports?limit=500")
         self.assertEqual(sum(1 for i in lst["imports"] if i["id"] == first["id"]), 1)
 
+    def test_idempotency_key_covers_the_fields(self):
+        body = users_array(3, start=150)
+        h = {"Idempotency-Key": "e2e-key-fields"}
+        s1, _, first = post_raw(self.d, body, headers=h)
+        self.assertEqual(s1, 202, first)
+        # the same request, in the other form and with the defaults spelt
+        # out (and another wait, which changes only when the answer comes)
+        s2, _, again = post_form(self.d, body, {"upsert": "false", "tenant": "default", "wait": "5"},
+                                 headers=h)
+        self.assertEqual(s2, 202, again)
+        self.assertEqual(again["id"], first["id"])
+        # the same file with any field changed is another request
+        for fields in ({"upsert": "true"}, {"connection_id": "con_OtherConnection01"},
+                       {"external_id": "other"}, {"on_invalid": "skip"}, {"dry_run": "true"},
+                       {"max_errors": "5"}, {"send_completion_email": "true"}):
+            s3, _, p = post_form(self.d, body, fields, headers=h)
+            self.assertEqual(s3, 409, (fields, p))
+            self.assertEqual(p["type"], "/problems/conflict")
+            self.assertIn(first["id"], p["detail"])
+        status, lst = self.d.get_json("/v1/imports?limit=500")
+        self.assertEqual(sum(1 for i in lst["imports"] if i["id"] == first["id"]), 1)
+
     def test_list_paging_and_filters(self):
         ids = []
         for n in range(5):
