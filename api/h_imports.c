@@ -931,13 +931,21 @@ static int errors_refill(struct errors_stream *s)
 	}
 }
 
+/* Refills per read: each is at most 64 lines of the problems file or one
+ * page of rows, so one call reads at most ~1024 lines however many of them
+ * the severity filter skips. */
+#define ERRORS_REFILLS_PER_READ 16
+
 static long errors_read(void *arg, uint64_t pos, char *buf, size_t max)
 {
 	struct errors_stream *s = arg;
+	int refills = 0;
 	while (s->out_off == s->out_len) {
 		s->out_off = s->out_len = 0;
 		if (s->phase == PHASE_END)
 			return 0;
+		if (refills++ == ERRORS_REFILLS_PER_READ)
+			return API_STREAM_LATER; /* the loop gets a turn */
 		int r = errors_refill(s);
 		if (r < 0) {
 			log_warn("api", "import %s: errors stream aborted: %s", s->id, strerror(-r));

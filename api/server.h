@@ -263,9 +263,14 @@ int api_respond_buffer(struct api_request *req, unsigned status, const char *con
 
 /* A streamed answer (NDJSON, large arrays) of unknown length (chunked).
  * read() runs on the loop whenever the socket can take more: it writes at
- * most max bytes to buf and returns the count, 0 at the end, or negative
- * to abort the connection. It must produce data without blocking (bounded
- * store reads are fine). free_fn(arg) runs when the answer is done. */
+ * most max bytes to buf and returns the count, 0 at the end,
+ * API_STREAM_LATER when it spent its budget of work without producing a
+ * byte (it is called again at the next turn of the loop, after other
+ * connections had theirs), or another negative value to abort the
+ * connection. It must produce data without blocking and do bounded work
+ * per call whatever the input size (bounded store reads are fine).
+ * free_fn(arg) runs when the answer is done. */
+#define API_STREAM_LATER (-EAGAIN)
 int api_respond_stream(struct api_request *req, unsigned status, const char *content_type,
 		       long (*read)(void *arg, uint64_t pos, char *buf, size_t max),
 		       void *arg, void (*free_fn)(void *arg));
