@@ -194,7 +194,8 @@ static int answer_outcome(struct h_imports *h, struct api_request *req, const ch
 		json_object_put(o);
 		if (import_load(store_reader(h->store), id, &row) < 0 ||
 		    intake_problems_path(store_state_dir(h->store), id, path, sizeof(path)) < 0 ||
-		    intake_read_problems(path, row.max_errors, &errors, &warnings, &truncated) < 0)
+		    intake_read_problems(path, row.max_errors, row.users_invalid, row.warnings_total, &errors,
+					 &warnings, &truncated) < 0)
 			return api_respond_problem(req, 500, "internal", "cannot read the problems of %s", id);
 		r = answer_invalid(h, req, id, row.users_invalid, errors, truncated, warnings,
 				   row.warnings_total);
