@@ -205,6 +205,19 @@ class ImportsUpload(unittest.TestCase):
         status, lst = self.d.get_json("/v1/imports?limit=500")
         self.assertEqual(sum(1 for i in lst["imports"] if i["id"] == first["id"]), 1)
 
+    def test_status_shows_queue_depth(self):
+        status, _, o = post_raw(self.d, users_array(2, start=400))
+        self.assertEqual(status, 202, o)
+        status, st = self.d.get_json("/v1/status")
+        self.assertEqual(status, 200, st)
+        q = st["queue"]
+        self.assertEqual(sorted(q["imports"]), ["cancelling", "queued", "running", "validating"])
+        self.assertTrue(all(isinstance(v, int) and v >= 0 for v in q["imports"].values()), q)
+        # nothing reaches Auth0 here: the import waits, queued or between retries
+        self.assertGreaterEqual(q["imports"]["queued"] + q["imports"]["running"], 1, q)
+        self.assertIsInstance(q["chunks_queued"], int)
+        self.assertFalse(q["capped"])
+
     def test_list_paging_and_filters(self):
         ids = []
         for n in range(5):
