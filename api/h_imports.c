@@ -840,6 +840,9 @@ static int errors_auth0_row(void *ctx, int64_t idx, const char *email, const cha
 /* Produces some output (bounded: ~64 entries or one page of rows). */
 static int errors_refill(struct errors_stream *s)
 {
+	/* The problems file keeps both lists per user; the answer has one
+	 * shape whatever the severity (API.md): entries list their problems
+	 * under "errors", and so does the document. */
 	const char *key = s->warnings ? "warnings" : "errors";
 	struct sqlite3 *db = store_reader(s->h->store);
 	int r = 0;
@@ -848,7 +851,7 @@ static int errors_refill(struct errors_stream *s)
 	case PHASE_OPEN:
 		if (!s->ndjson) {
 			char head[96];
-			snprintf(head, sizeof(head), "{\"import_id\":\"%s\",\"%s\":[", s->id, key);
+			snprintf(head, sizeof(head), "{\"import_id\":\"%s\",\"errors\":[", s->id);
 			r = out_append(s, head, strlen(head));
 		}
 		s->phase = PHASE_VALIDATION;
@@ -868,7 +871,7 @@ static int errors_refill(struct errors_stream *s)
 				json_object_object_add(e, "index", json_object_get(json_object_object_get(o, "index")));
 				json_object_object_add(e, "user", json_object_get(json_object_object_get(o, "user")));
 				json_object_object_add(e, "source", json_object_new_string("validation"));
-				json_object_object_add(e, key, json_object_get(list));
+				json_object_object_add(e, "errors", json_object_get(list));
 				r = out_entry(s, e);
 				json_object_put(e);
 			}

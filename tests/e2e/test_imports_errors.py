@@ -85,7 +85,15 @@ class ImportsErrors(unittest.TestCase):
         hdrs, data, _ = self.timed_get("/v1/imports/%s/errors?severity=warning&format=ndjson" % imp)
         lines = data.decode().splitlines()
         self.assertEqual(len(lines), WARNED)
-        self.assertEqual(json.loads(lines[-1])["index"], WARNED - 1)
+        last = json.loads(lines[-1])
+        self.assertEqual(last["index"], WARNED - 1)
+        # one shape whatever the severity: the problems are under "errors"
+        self.assertEqual([p["code"] for p in last["errors"]], ["MAX_LENGTH"])
+        self.assertNotIn("warnings", last)
+        hdrs, data, _ = self.timed_get("/v1/imports/%s/errors?severity=warning" % imp)
+        doc = json.loads(data)
+        self.assertEqual(sorted(doc), ["errors", "import_id"])
+        self.assertEqual(len(doc["errors"]), WARNED)
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ class ImportsUpload(unittest.TestCase):
 
         status, w = self.d.get_json("/v1/imports/%s/errors?severity=warning" % imp)
         self.assertEqual(status, 200)
-        self.assertEqual(w["warnings"], [])
+        self.assertEqual(w, {"import_id": imp, "errors": []})
 
         # the failed users come back byte for byte (whitespace aside), ready to fix
         status, hdrs, data = self.d.call("GET", "/v1/imports/%s/failed-users" % imp)
