@@ -57,10 +57,7 @@ static void upload_free(void *p)
 	struct upload *u = p;
 	if (!u)
 		return;
-	if (u->fd >= 0)
-		close(u->fd);
-	if (!u->committed && u->part_path[0])
-		unlink(u->part_path);
+	upload_discard(u);
 	for (int i = 0; i < UPLOAD_FIELD_COUNT; i++)
 		free(u->fields[i]);
 	free(u->unknown);
@@ -228,16 +225,8 @@ static int up_file_end(struct api_request *req, const char *field)
 static void up_abort(struct api_request *req)
 {
 	struct upload *u = api_request_ctx(req);
-	if (!u)
-		return;
-	if (u->fd >= 0) {
-		close(u->fd);
-		u->fd = -1;
-	}
-	if (!u->committed && u->part_path[0]) {
-		unlink(u->part_path);
-		u->part_path[0] = '\0';
-	}
+	if (u)
+		upload_discard(u);
 }
 
 const struct api_body_sink upload_sink = {
