@@ -1,9 +1,13 @@
 """POST /v1/imports in both forms and every answer API.md lists, plus the
 reads of an import: GET one, list with paging, /errors, /failed-users, and
 DELETE. Runs against the real daemon (also in the sanitizer build)."""
+import glob
 import json
 import os
+import signal
 import sys
+import threading
+import time
 import unittest
 
 from imports_helpers import (CONNECTION, QUEUED, Daemon, check_invariant, gz, post_form, post_raw,
@@ -277,6 +281,52 @@ class ImportsUpload(unittest.TestCase):
                      "/v1/imports/imp_0000000000000000/failed-users"):
             status, p = self.d.get_json(path)
             self.assertEqual(status, 404, (path, p))
+
+
+class StopDuringCommit(unittest.TestCase):
+    """SIGTERM while a big upload is being made durable (fsync and rename in
+    a worker): the request's upload must outlive the connection that the
+    stop completes. Exit 0, no sanitizer report."""
+
+    def test_sigterm_while_the_upload_is_committed(self):
+        one = b'{"email":"stop@example.com","user_metadata":{"pad":"' + b"x" * 200 + b'"}},'
+        body = b"[" + one * 80000 + one[:-1] + b"]"   # ~20 MB
+        d = Daemon()
+        try:
+            d.start()
+            outcome = []
+
+            def post():
+                try:
+                    outcome.append(post_raw(d, body, query="wait=30")[0])
+                except Exception as e:  # the stop may close the connection
+                    outcome.append(repr(e))
+
+            th = threading.Thread(target=post)
+            th.start()
+
+            def spooled():
+                # the whole body is in the spool: the commit starts now
+                for p in glob.glob(os.path.join(d.state_dir, "spool", "*.part")):
+                    try:
+                        if os.path.getsize(p) == len(body):
+                            return True
+                    except OSError:
+                        pass
+                return bool(glob.glob(os.path.join(d.state_dir, "imports", "*", "upload")))
+
+            deadline = time.monotonic() + 60
+            while not spooled():
+                self.assertLess(time.monotonic(), deadline, "the upload never spooled")
+                time.sleep(0.001)
+            d.signal(signal.SIGTERM)
+            self.assertEqual(d.wait_exit(30), 0, d.stderr()[-2000:])
+            th.join(60)
+            self.assertFalse(th.is_alive())
+            self.assertEqual(len(outcome), 1)
+            d.stop()  # already exited: checks stderr for sanitizer reports
+        finally:
+            d.cleanup()
 
 
 if __name__ == "__main__":
