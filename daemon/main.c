@@ -326,6 +326,11 @@ out:
 		api_server_stop(app.api);
 	migrate_stop(app.migrate);
 	undo_stop(app.undo);
+	/* After a signal, app_stop began the pipeline's drain and the loop ran
+	 * it out; after a start failure (cannot bind, say) the first call here
+	 * begins it. Either way the second abandons what still runs, so every
+	 * handle is closed with its owner's callback before the walk below. */
+	pipeline_stop(app.pipeline);
 	pipeline_stop(app.pipeline);
 	notifier_stop(app.notifier);
 	/* the emulator exits (SIGKILL at worst) before its handles are closed */
