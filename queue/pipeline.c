@@ -628,8 +628,8 @@ static int pwrite_fn(struct sqlite3 *db, void *ctx)
 		break;
 	}
 	case PW_SPLIT:
-		r = chunk_split_tx(db, w->import_id, w->chunk_no, w->keep, w->keep_bytes,
-				   w->rest_bytes, now, &w->new_no);
+		r = chunk_split_tx(db, w->import_id, w->chunk_no, w->new_no, w->keep, w->keep_bytes,
+				   w->rest_bytes, now);
 		break;
 	}
 	if (r > 0) {
@@ -1051,6 +1051,21 @@ static int write_durable(const char *path, const char *buf, const size_t *st, co
 	return r;
 }
 
+static int fsync_dir(const char *file_path)
+{
+	char dir[4096];
+	const char *slash = strrchr(file_path, '/');
+	if (!slash || (size_t)(slash - file_path) >= sizeof(dir))
+		return -EINVAL;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file_path), file_path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
 static void split_work_fn(uv_work_t *req)
 {
 	struct split_work *sw = req->data;
@@ -1079,6 +1094,11 @@ static void split_work_fn(uv_work_t *req)
 		goto out;
 	}
 	sw->keep = (int64_t)n / 2;
+	/* Before the commit: the rest under its new number (no chunk of the
+	 * store has it yet) and the kept users beside the chunk's own file,
+	 * both durable with their directory. Until the commit the chunk's file
+	 * is untouched; after it, chunk_split_settle renames the kept users
+	 * into place (again at start, after a crash in between). */
 	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", sw->rest_path);
 	if ((r = write_durable(tmp, buf, st, en, (size_t)sw->keep, n, &sw->rest_bytes)) < 0)
@@ -1087,7 +1107,9 @@ static void split_work_fn(uv_work_t *req)
 		r = -errno;
 		goto out;
 	}
-	r = write_durable(sw->keep_tmp, buf, st, en, 0, (size_t)sw->keep, &sw->keep_bytes);
+	if ((r = write_durable(sw->keep_tmp, buf, st, en, 0, (size_t)sw->keep, &sw->keep_bytes)) < 0)
+		goto out;
+	r = fsync_dir(sw->path);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -1117,6 +1139,7 @@ static void split_after_work(uv_work_t *req, int status)
 		struct pwrite *w = pwrite_new(c, PW_SPLIT);
 		if (w) {
 			w->keep = sw->keep;
+			w->new_no = sw->new_no;
 			w->keep_bytes = sw->keep_bytes;
 			w->rest_bytes = sw->rest_bytes;
 			snprintf(w->keep_tmp, sizeof(w->keep_tmp), "%s", sw->keep_tmp);
@@ -1128,33 +1151,82 @@ static void split_after_work(uv_work_t *req, int status)
 	free(sw);
 }
 
+/* After the split's commit: the kept users' file replaces the chunk's own
+ * (rename + directory fsync, off the loop). The chunk stays held until then,
+ * so no rescan submits it with the old file. */
+struct split_settle {
+	uv_work_t work;
+	struct pchunk *c;
+	char import_id[IMPORT_ID_LEN + 1];
+	int64_t chunk_no, keep_bytes, rest_bytes;
+	char keep_path[4096];
+	int status;
+};
+
+static void split_settle_fn(uv_work_t *req)
+{
+	struct split_settle *ss = req->data;
+	int r = chunk_split_settle(ss->keep_path, ss->keep_bytes);
+	ss->status = r < 0 ? r : r == 1 ? 0 : -ENOENT;
+}
+
+static void split_settle_done(uv_work_t *req, int status)
+{
+	struct split_settle *ss = req->data;
+	struct pchunk *c = ss->c;
+	struct pipeline *p = c->p;
+	if (status < 0 && ss->status == 0)
+		ss->status = status;
+	if (ss->status < 0)
+		log_error("queue", "chunk %s-%" PRId64 ": cannot replace its file: %s", ss->import_id,
+			  ss->chunk_no, strerror(-ss->status));
+	else
+		log_info("queue", "chunk %s-%" PRId64 ": split after a 413 (%" PRId64 " + %" PRId64 " bytes)",
+			 ss->import_id, ss->chunk_no, ss->keep_bytes, ss->rest_bytes);
+	free(ss);
+	/* Both halves are queued in the store; the rescan takes them over. */
+	pchunk_end(c);
+	if (!p->stopping) {
+		p->rescans++;
+		recover_load(p, false);
+	}
+	pchunk_release(c);
+}
+
 static void split_commit_done(struct pwrite *w, int status)
 {
 	struct pchunk *c = w->c;
-	if (status == 0) {
-		/* Only now does the chunk's own file shrink to the users it keeps. */
-		if (rename(w->keep_tmp, w->keep_path) < 0)
-			log_error("queue", "chunk %s-%" PRId64 ": cannot replace its file: %s",
-				  w->import_id, w->chunk_no, strerror(errno));
-		log_info("queue", "chunk %s-%" PRId64 ": split after a 413 (%" PRId64 " + %" PRId64 " bytes)",
-			 w->import_id, w->chunk_no, w->keep_bytes, w->rest_bytes);
-	} else {
-		unlink(w->keep_tmp);
-	}
-	/* Both halves are queued in the store; the rescan takes them over. */
 	struct pipeline *p = c->p;
+	if (status < 0) {
+		unlink(w->keep_tmp);
+		pchunk_end(c);
+		p->rescans++;
+		recover_load(p, false);
+		return;
+	}
+	struct split_settle *ss = calloc(1, sizeof(*ss));
+	if (ss) {
+		ss->c = c;
+		snprintf(ss->import_id, sizeof(ss->import_id), "%s", w->import_id);
+		ss->chunk_no = w->chunk_no;
+		ss->keep_bytes = w->keep_bytes;
+		ss->rest_bytes = w->rest_bytes;
+		snprintf(ss->keep_path, sizeof(ss->keep_path), "%s", w->keep_path);
+		ss->work.data = ss;
+		c->pending++;
+		if (uv_queue_work(p->loop, &ss->work, split_settle_fn, split_settle_done) == 0)
+			return;
+		c->pending--;
+		free(ss);
+	}
+	/* No worker: settle here rather than leave the file out of step. */
+	int r = chunk_split_settle(w->keep_path, w->keep_bytes);
+	if (r < 0)
+		log_error("queue", "chunk %s-%" PRId64 ": cannot replace its file: %s", w->import_id,
+			  w->chunk_no, strerror(-r));
 	pchunk_end(c);
 	p->rescans++;
 	recover_load(p, false);
-}
-
-static int64_t next_chunk_no(struct pchunk *c)
-{
-	int64_t max = c->chunk_no;
-	for (struct pchunk *x = c->imp->chunks; x; x = x->next)
-		if (x->chunk_no > max)
-			max = x->chunk_no;
-	return max + 1;
 }
 
 static void split_start(struct pchunk *c)
@@ -1172,20 +1244,9 @@ static void split_start(struct pchunk *c)
 		return;
 	}
 	sw->c = c;
-	/* chunk_split_tx numbers the rest max+1 over the store; the store may
-	 * know chunks this import no longer holds in memory, so ask it. */
-	sw->new_no = next_chunk_no(c);
-	{
-		struct sqlite3 *db = store_reader(p->store);
-		struct chunk tmp;
-		for (int64_t no = sw->new_no;; no++) {
-			if (chunk_load(db, c->imp->id, no, &tmp) == -ENOENT) {
-				sw->new_no = no;
-				break;
-			}
-			chunk_done(&tmp);
-		}
-	}
+	/* New numbers come from the import's one counter (the store's max + 1
+	 * when loaded): two splits in flight never share one. */
+	sw->new_no = c->imp->next_no++;
 	if (chunk_file_path(p->state_dir, c->imp->id, c->chunk_no, sw->path, sizeof(sw->path)) < 0 ||
 	    chunk_file_path(p->state_dir, c->imp->id, sw->new_no, sw->rest_path,
 			    sizeof(sw->rest_path)) < 0) {

@@ -54,6 +54,7 @@ struct pimport {
 	bool stopped;           /* failed / cancelled: submit nothing more */
 	bool seen;              /* rescan mark */
 	struct sched_import *simp;
+	int64_t next_no;        /* the next new chunk number a split takes */
 	struct pchunk *chunks;
 	size_t nchunks;         /* live chunks in `chunks` */
 	size_t refs;            /* chunks allocated (live, or ended but pending) */
