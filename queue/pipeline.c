@@ -97,6 +97,61 @@ static int client_new(struct pipeline *p, struct ptenant *t, const struct tenant
 	return r;
 }
 
+static void tenant_creds_free(struct ptenant *t)
+{
+	free(t->base_url);
+	free(t->client_id);
+	free(t->audience);
+	secret_free(t->secret);
+	t->base_url = t->client_id = t->audience = NULL;
+	t->secret = NULL;
+}
+
+/* Remembers what the tenant's client is made from. */
+static int tenant_creds_set(struct ptenant *t, const struct tenant_config *tc)
+{
+	struct ptenant n = {0};
+	if (!(n.base_url = strdup(tc->base_url)) || !(n.client_id = strdup(tc->client_id)) ||
+	    (tc->audience && !(n.audience = strdup(tc->audience))) ||
+	    secret_dup(tc->client_secret, &n.secret) < 0) {
+		tenant_creds_free(&n);
+		return -ENOMEM;
+	}
+	tenant_creds_free(t);
+	t->base_url = n.base_url;
+	t->client_id = n.client_id;
+	t->audience = n.audience;
+	t->secret = n.secret;
+	return 0;
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool tenant_creds_same(const struct ptenant *t, const struct tenant_config *tc)
+{
+	const char *sv = secret_value(tc->client_secret);
+	return str_same(t->base_url, tc->base_url) && str_same(t->client_id, tc->client_id) &&
+	       str_same(t->audience, tc->audience) &&
+	       secret_equal(t->secret, sv, secret_len(tc->client_secret));
+}
+
+/* Clients replaced at a reload go once their last call has ended. From a
+ * timer, never from inside one of their callbacks. */
+static void tenant_retired_reap(struct ptenant *t)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < t->nretired; i++) {
+		if (a0_client_idle(t->retired[i]))
+			a0_client_free(t->retired[i]);
+		else
+			t->retired[k++] = t->retired[i];
+	}
+	t->nretired = k;
+}
+
 static void tenant_free(struct ptenant *t)
 {
 	pipeline_slots_free(t);
@@ -104,6 +159,7 @@ static void tenant_free(struct ptenant *t)
 	for (size_t i = 0; i < t->nretired; i++)
 		a0_client_free(t->retired[i]);
 	free(t->retired);
+	tenant_creds_free(t);
 	free(t);
 }
 
@@ -119,8 +175,9 @@ static int tenant_add(struct pipeline *p, const struct tenant_config *tc)
 		return -ENOMEM;
 	t->p = p;
 	snprintf(t->name, sizeof(t->name), "%s", tc->name);
-	int r = client_new(p, t, tc, &t->client);
-	if (r < 0) {
+	int r = tenant_creds_set(t, tc);
+	if (r < 0 || (r = client_new(p, t, tc, &t->client)) < 0) {
+		tenant_creds_free(t);
 		free(t);
 		return r;
 	}
@@ -222,23 +279,33 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 			.max_rps = tc->max_rps,
 		};
 		sched_tenant_configure(t->st, &sc);
-		/* Credentials, base URL or audience may have changed: new calls
+		tenant_retired_reap(t);
+		/* Only when credentials, base URL or audience changed: new calls
 		 * use a new client (one token grant); calls running on the old
-		 * one finish there. */
+		 * one finish there. The same config keeps the client and its
+		 * token. */
+		if (!tc->base_url || !tc->client_id || !tc->client_secret) {
+			log_warn("queue", "tenant %s: keeping the old credentials", tc->name);
+			continue;
+		}
+		if (tenant_creds_same(t, tc))
+			continue;
 		struct a0_client *n;
-		if (!tc->base_url || !tc->client_id || !tc->client_secret ||
-		    client_new(p, t, tc, &n) < 0) {
+		if (client_new(p, t, tc, &n) < 0) {
 			log_warn("queue", "tenant %s: keeping the old credentials", tc->name);
 			continue;
 		}
 		struct a0_client **rs = realloc(t->retired, (t->nretired + 1) * sizeof(*rs));
-		if (!rs) {
+		if (!rs || tenant_creds_set(t, tc) < 0) {
+			if (rs)
+				t->retired = rs;
 			a0_client_free(n);
 			continue;
 		}
 		t->retired = rs;
 		t->retired[t->nretired++] = t->client;
 		t->client = n;
+		log_info("queue", "tenant %s: new client credentials taken", tc->name);
 	}
 	pipeline_tick(p);
 }
@@ -555,6 +622,9 @@ static void rescan_cb(uv_timer_t *h)
 	struct pipeline *p = h->data;
 	if (p->stopping)
 		return;
+	for (struct ptenant *t = p->tenants; t; t = t->next)
+		if (t->nretired)
+			tenant_retired_reap(t);
 	recover_load(p, false);
 	pipeline_tick(p);
 }

@@ -65,8 +65,11 @@ struct ptenant {
 	struct pipeline *p;
 	char name[40];
 	struct a0_client *client;
-	struct a0_client **retired;  /* replaced at reloads; their calls run out */
+	struct a0_client **retired;  /* replaced at reloads; freed once idle */
 	size_t nretired;
+	/* What t->client was made from, to replace it only when it changes. */
+	char *base_url, *client_id, *audience;
+	struct secret *secret;
 	struct sched_tenant *st;
 	char last_error[A0_MESSAGE_MAX];
 	struct pipeline_slot *slots, *slots_tail; /* pipeline_slot_wait, FIFO */
