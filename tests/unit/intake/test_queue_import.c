@@ -592,6 +592,72 @@ static void test_split_settle(void **state)
 	rmdir(dir);
 }
 
+/* Every statement on chunks a read runs, captured by the trace. */
+struct traced {
+	char *sql[64];
+	size_t n;
+};
+
+static int trace_fn(unsigned type, void *ctx, void *p, void *x)
+{
+	(void)x;
+	struct traced *t = ctx;
+	if (type == SQLITE_TRACE_STMT && t->n < 64) {
+		const char *sql = sqlite3_sql((sqlite3_stmt *)p);
+		if (sql && strstr(sql, "FROM chunks"))
+			t->sql[t->n++] = strdup(sql);
+	}
+	return 0;
+}
+
+static void assert_covering(sqlite3 *db, struct traced *t)
+{
+	assert_true(t->n > 0);
+	for (size_t i = 0; i < t->n; i++) {
+		char q[2048];
+		snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", t->sql[i]);
+		sqlite3_stmt *st = NULL;
+		assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *d = (const char *)sqlite3_column_text(st, 3);
+			if (strstr(d, " chunks") && !strstr(d, "USING COVERING INDEX")) {
+				print_error("not covered: %s\n  plan: %s\n", t->sql[i], d);
+				fail();
+			}
+		}
+		sqlite3_finalize(st);
+		free(t->sql[i]);
+	}
+	t->n = 0;
+}
+
+/* The import object, the list and the /metrics totals read chunks through
+ * covering indexes, never the rows that carry the indices BLOB. */
+static void test_reads_use_covering_indexes(void **state)
+{
+	(void)state;
+	sqlite3 *db = db_new();
+	const char *id = "imp_0123456789abcdef";
+	make_queued(db, id, 3);
+	assert_int_equal(chunk_set_state_tx(db, id, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	struct chunk_update s = { .job_id = "job_0" };
+	assert_int_equal(chunk_set_state_tx(db, id, 0, CHUNK_SUBMITTED, &s, 201, NULL), 0);
+
+	struct traced t = {0};
+	sqlite3_trace_v2(db, SQLITE_TRACE_STMT, trace_fn, &t);
+	json_object *o = NULL;
+	assert_int_equal(import_json(db, id, true, 300, &o), 0);
+	json_object_put(o);
+	assert_int_equal(import_list_json(db, NULL, NULL, 0, 50, 300, &o), 0);
+	json_object_put(o);
+	int64_t by_state[IMPORT_STATE_COUNT];
+	struct import_users u;
+	assert_int_equal(import_totals_load(db, by_state, &u), 0);
+	sqlite3_trace_v2(db, 0, NULL, NULL);
+	assert_covering(db, &t);
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -604,6 +670,7 @@ int main(void)
 		cmocka_unit_test(test_retry_and_notifications),
 		cmocka_unit_test(test_notify_url_hosts),
 		cmocka_unit_test(test_split_settle),
+		cmocka_unit_test(test_reads_use_covering_indexes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
