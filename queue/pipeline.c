@@ -962,6 +962,15 @@ out:
 	pipeline_drain_check(p);
 }
 
+void pipeline_call_not_started(a0_done_cb cb, struct pchunk *c, const char *what, int err)
+{
+	struct a0_result res;
+	memset(&res, 0, sizeof(res));
+	res.cls.verdict = A0_RETRY;
+	snprintf(res.cls.message, sizeof(res.cls.message), "%s: %s", what, strerror(-err));
+	cb(&res, c);
+}
+
 static void submit_call(struct pchunk *c)
 {
 	struct pimport *imp = c->imp;
@@ -980,14 +989,8 @@ static void submit_call(struct pchunk *c)
 	};
 	c->pending++;
 	int r = a0_import_submit(imp->t->client, &params, submit_done, c, &c->call);
-	if (r < 0) {
-		struct a0_result res;
-		memset(&res, 0, sizeof(res));
-		res.cls.verdict = A0_RETRY;
-		snprintf(res.cls.message, sizeof(res.cls.message), "cannot start the request: %s",
-			 strerror(-r));
-		submit_done(&res, c);
-	}
+	if (r < 0)
+		pipeline_call_not_started(submit_done, c, "cannot start the request", r);
 }
 
 /* --- split (413) ------------------------------------------------------------------- */

@@ -112,6 +112,9 @@ void pchunk_retire(struct pchunk *c);
 struct ptenant *pipeline_tenant(struct pipeline *p, const char *name);
 /* Fails the whole import with Auth0's message (problem JSON) and stops it. */
 void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *message);
+/* A call that did not start (`err`, negative errno): `cb` gets an A0_RETRY
+ * result saying "<what>: <reason>" at once, as if it had failed. */
+void pipeline_call_not_started(a0_done_cb cb, struct pchunk *c, const char *what, int err);
 /* Answers with no Management request made still give the bucket its token back. */
 void pipeline_observe_none(struct pchunk *c, const struct a0_result *res);
 
