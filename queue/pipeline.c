@@ -232,14 +232,7 @@ fail:
 	log_error("queue", "cannot set up the Auth0 pipeline: %s", strerror(-r));
 	if (p->uc)
 		uvcurl_close(p->uc, NULL, NULL);
-	while (p->tenants) {
-		struct ptenant *t = p->tenants;
-		p->tenants = t->next;
-		tenant_free(t);
-	}
-	sched_free(p->sched);
-	free(p->state_dir);
-	free(p);
+	pipeline_free(p);
 	return r;
 }
 
