@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "daemon/log.h"
+#include "queue/state_names.h"
 #include "queue/import.h"
 
 static const char *const chunk_state_names[CHUNK_STATE_COUNT] = {
@@ -25,20 +26,16 @@ static const char *const chunk_state_names[CHUNK_STATE_COUNT] = {
 
 const char *chunk_state_name(enum chunk_state s)
 {
-	if ((unsigned)s >= CHUNK_STATE_COUNT)
-		return "unknown";
-	return chunk_state_names[s];
+	return state_names_get(chunk_state_names, CHUNK_STATE_COUNT, (unsigned)s);
 }
 
 int chunk_state_from_name(const char *name, enum chunk_state *ret_state)
 {
-	for (int i = 0; i < CHUNK_STATE_COUNT; i++) {
-		if (strcmp(name, chunk_state_names[i]) == 0) {
-			*ret_state = (enum chunk_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int i = state_names_find(chunk_state_names, CHUNK_STATE_COUNT, name);
+	if (i < 0)
+		return i;
+	*ret_state = (enum chunk_state)i;
+	return 0;
 }
 
 bool chunk_transition_allowed(enum chunk_state from, enum chunk_state to)
