@@ -91,6 +91,22 @@ out:
 	return imp;
 }
 
+/* A split interrupted between its commit and the rename of the kept users'
+ * file: the store is right, the file is brought in step before any submit. */
+static void split_settle_at_start(struct pipeline *p, struct pimport *imp, int64_t no, int64_t bytes)
+{
+	char path[4096];
+	if (chunk_file_path(p->state_dir, imp->id, no, path, sizeof(path)) < 0)
+		return;
+	int r = chunk_split_settle(path, bytes);
+	if (r < 0)
+		log_error("queue", "chunk %s-%" PRId64 ": cannot complete its split: %s", imp->id, no,
+			  strerror(-r));
+	else if (r == 1)
+		log_info("queue", "chunk %s-%" PRId64 ": split completed (the kept users' file put in place)",
+			 imp->id, no);
+}
+
 struct resubmit_marks {
 	char import_id[IMPORT_ID_LEN + 1];
 	int64_t *nos;
@@ -157,22 +173,6 @@ static void stopped_submitting_fail(struct pipeline *p, struct pimport *imp, int
 		free(f);
 }
 
-/* A split interrupted between its commit and the rename of the kept users'
- * file: the store is right, the file is brought in step before any submit. */
-static void split_settle_at_start(struct pipeline *p, struct pimport *imp, int64_t no, int64_t bytes)
-{
-	char path[4096];
-	if (chunk_file_path(p->state_dir, imp->id, no, path, sizeof(path)) < 0)
-		return;
-	int r = chunk_split_settle(path, bytes);
-	if (r < 0)
-		log_error("queue", "chunk %s-%" PRId64 ": cannot complete its split: %s", imp->id, no,
-			  strerror(-r));
-	else if (r == 1)
-		log_info("queue", "chunk %s-%" PRId64 ": split completed (the kept users' file put in place)",
-			 imp->id, no);
-}
-
 /* Loads the chunks of `imp` in queued/submitting/submitted that it does not
  * hold yet. Returns how many were added. */
 static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *imp, bool at_start)
@@ -205,9 +205,9 @@ static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *i
 		int64_t no = sqlite3_column_int64(st, 0);
 		if (no <= maxno && (held[no / 8] & (1u << (no % 8))))
 			continue;
-		const char *state = (const char *)sqlite3_column_text(st, 1);
-		if (at_start && strcmp(state, "submitted") != 0)
+		if (at_start && strcmp((const char *)sqlite3_column_text(st, 1), "submitted") != 0)
 			split_settle_at_start(p, imp, no, sqlite3_column_int64(st, 6));
+		const char *state = (const char *)sqlite3_column_text(st, 1);
 		if (imp->stopped && strcmp(state, "submitted") != 0) {
 			/* A cancelled or failed import submits nothing more; a chunk
 			 * it left submitting may or may not be at Auth0: it fails
