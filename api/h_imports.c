@@ -194,7 +194,8 @@ static int answer_outcome(struct h_imports *h, struct api_request *req, const ch
 		json_object_put(o);
 		if (import_load(store_reader(h->store), id, &row) < 0 ||
 		    intake_problems_path(store_state_dir(h->store), id, path, sizeof(path)) < 0 ||
-		    intake_read_problems(path, row.max_errors, &errors, &warnings, &truncated) < 0)
+		    intake_read_problems(path, row.max_errors, row.users_invalid, row.warnings_total, &errors,
+					 &warnings, &truncated) < 0)
 			return api_respond_problem(req, 500, "internal", "cannot read the problems of %s", id);
 		r = answer_invalid(h, req, id, row.users_invalid, errors, truncated, warnings,
 				   row.warnings_total);
@@ -537,6 +538,40 @@ static int create_parse(struct create *c, struct api_request *req, struct upload
 	return 0;
 }
 
+static void add_str_or_null(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+/* Folds the normalised options into the upload's digest, so an
+ * Idempotency-Key repeat with the same file but another connection,
+ * tenant, upsert, ... is a different body (409), not a replay. `wait`
+ * only changes when the answer comes, so it is left out. */
+static int create_hash_options(struct create *c, struct upload *u)
+{
+	const struct import_options *o = &c->opts;
+	json_object *j = json_object_new_object();
+	if (!j)
+		return -ENOMEM;
+	add_str_or_null(j, "connection_id", o->connection_id);
+	add_str_or_null(j, "tenant", o->tenant);
+	json_object_object_add(j, "upsert", json_object_new_boolean(o->upsert));
+	json_object_object_add(j, "send_completion_email", json_object_new_boolean(o->send_completion_email));
+	add_str_or_null(j, "external_id", o->external_id);
+	add_str_or_null(j, "on_invalid", o->on_invalid);
+	add_str_or_null(j, "unsupported_hash", o->unsupported_hash);
+	json_object_object_add(j, "strip_auth0_prefix",
+			       o->strip_auth0_prefix < 0 ? NULL : json_object_new_boolean(o->strip_auth0_prefix));
+	add_str_or_null(j, "notify_url", o->notify_url);
+	json_object_object_add(j, "dry_run", json_object_new_boolean(o->dry_run));
+	json_object_object_add(j, "max_errors", json_object_new_int64(o->max_errors));
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(j, JSON_C_TO_STRING_PLAIN, &len);
+	int r = text ? upload_hash_fields(u, text, len) : -ENOMEM;
+	json_object_put(j);
+	return r;
+}
+
 static int h_create(struct api_request *req, void *ud)
 {
 	struct h_imports *h = ud;
@@ -558,6 +593,10 @@ static int h_create(struct api_request *req, void *ud)
 		api_respond_problem(req, 400, "empty-file", "the users file is empty");
 		goto discard;
 	}
+
+	r = create_hash_options(c, u);
+	if (r < 0)
+		goto fail;
 
 	const char *key = api_request_header(req, "Idempotency-Key");
 	if (key) {
@@ -801,6 +840,9 @@ static int errors_auth0_row(void *ctx, int64_t idx, const char *email, const cha
 /* Produces some output (bounded: ~64 entries or one page of rows). */
 static int errors_refill(struct errors_stream *s)
 {
+	/* The problems file keeps both lists per user; the answer has one
+	 * shape whatever the severity (API.md): entries list their problems
+	 * under "errors", and so does the document. */
 	const char *key = s->warnings ? "warnings" : "errors";
 	struct sqlite3 *db = store_reader(s->h->store);
 	int r = 0;
@@ -809,7 +851,7 @@ static int errors_refill(struct errors_stream *s)
 	case PHASE_OPEN:
 		if (!s->ndjson) {
 			char head[96];
-			snprintf(head, sizeof(head), "{\"import_id\":\"%s\",\"%s\":[", s->id, key);
+			snprintf(head, sizeof(head), "{\"import_id\":\"%s\",\"errors\":[", s->id);
 			r = out_append(s, head, strlen(head));
 		}
 		s->phase = PHASE_VALIDATION;
@@ -829,7 +871,7 @@ static int errors_refill(struct errors_stream *s)
 				json_object_object_add(e, "index", json_object_get(json_object_object_get(o, "index")));
 				json_object_object_add(e, "user", json_object_get(json_object_object_get(o, "user")));
 				json_object_object_add(e, "source", json_object_new_string("validation"));
-				json_object_object_add(e, key, json_object_get(list));
+				json_object_object_add(e, "errors", json_object_get(list));
 				r = out_entry(s, e);
 				json_object_put(e);
 			}
@@ -893,13 +935,21 @@ static int errors_refill(struct errors_stream *s)
 	}
 }
 
+/* Refills per read: each is at most 64 lines of the problems file or one
+ * page of rows, so one call reads at most ~1024 lines however many of them
+ * the severity filter skips. */
+#define ERRORS_REFILLS_PER_READ 16
+
 static long errors_read(void *arg, uint64_t pos, char *buf, size_t max)
 {
 	struct errors_stream *s = arg;
+	int refills = 0;
 	while (s->out_off == s->out_len) {
 		s->out_off = s->out_len = 0;
 		if (s->phase == PHASE_END)
 			return 0;
+		if (refills++ == ERRORS_REFILLS_PER_READ)
+			return API_STREAM_LATER; /* the loop gets a turn */
 		int r = errors_refill(s);
 		if (r < 0) {
 			log_warn("api", "import %s: errors stream aborted: %s", s->id, strerror(-r));

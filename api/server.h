@@ -224,8 +224,10 @@ const char *api_request_body(const struct api_request *req, size_t *ret_len);
 /* Bytes of body received so far (raw or multipart, before decoding). */
 uint64_t api_request_body_bytes(const struct api_request *req);
 
-/* Per-request state for the handler/sink; free_fn runs when the request
- * ends (after abort() if any). Replaces a previous ctx (freeing it). */
+/* Per-request state for the handler/sink; free_fn runs when the last
+ * reference to the request is dropped (after abort() if any), so a flow
+ * holding a reference may keep using it after the connection ended.
+ * Replaces a previous ctx (freeing it). */
 void api_request_set_ctx(struct api_request *req, void *ctx, void (*free_fn)(void *));
 void *api_request_ctx(const struct api_request *req);
 /* Changes the body limit (bytes); only meaningful in sink->begin(). */
@@ -261,9 +263,14 @@ int api_respond_buffer(struct api_request *req, unsigned status, const char *con
 
 /* A streamed answer (NDJSON, large arrays) of unknown length (chunked).
  * read() runs on the loop whenever the socket can take more: it writes at
- * most max bytes to buf and returns the count, 0 at the end, or negative
- * to abort the connection. It must produce data without blocking (bounded
- * store reads are fine). free_fn(arg) runs when the answer is done. */
+ * most max bytes to buf and returns the count, 0 at the end,
+ * API_STREAM_LATER when it spent its budget of work without producing a
+ * byte (it is called again at the next turn of the loop, after other
+ * connections had theirs), or another negative value to abort the
+ * connection. It must produce data without blocking and do bounded work
+ * per call whatever the input size (bounded store reads are fine).
+ * free_fn(arg) runs when the answer is done. */
+#define API_STREAM_LATER (-EAGAIN)
 int api_respond_stream(struct api_request *req, unsigned status, const char *content_type,
 		       long (*read)(void *arg, uint64_t pos, char *buf, size_t max),
 		       void *arg, void (*free_fn)(void *arg));

@@ -190,7 +190,7 @@ static void test_validate_commit_and_read(void **state)
 	json_object *errors = NULL, *warnings = NULL;
 	bool truncated = true;
 	assert_int_equal(intake_problems_path(dir, id, path, sizeof(path)), 0);
-	assert_int_equal(intake_read_problems(path, 10, &errors, &warnings, &truncated), 0);
+	assert_int_equal(intake_read_problems(path, 10, 1, 0, &errors, &warnings, &truncated), 0);
 	assert_true(json_object_array_length(errors) >= 1);
 	assert_false(truncated);
 	json_object_put(errors);
@@ -216,10 +216,61 @@ static void test_validate_commit_and_read(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A replay of a 422 reads the problems file only until both lists are
+ * full; the totals (from the import's row) say when that is and whether
+ * the errors were truncated. The lines after that point are never read:
+ * here they would add to the lists if they were. */
+static void test_read_problems_stops_when_full(void **state)
+{
+	(void)state;
+	char path[1024];
+	json_object *errors = NULL, *warnings = NULL;
+	bool truncated = false;
+#define E(i) "{\"index\":" #i ",\"errors\":[{\"index\":" #i ",\"code\":\"FORMAT\"}],\"warnings\":[]}\n"
+#define W(i) "{\"index\":" #i ",\"errors\":[],\"warnings\":[{\"index\":" #i ",\"code\":\"MAX_LENGTH\"}]}\n"
+	snprintf(path, sizeof(path), "%s/problems.ndjson", base);
+	write_file(path, E(0) W(1) E(2) W(3) W(4) E(5) W(6));
+
+	/* max_errors 2 of 3 invalid users, 4 warnings: stops after W(3). */
+	assert_int_equal(intake_read_problems(path, 2, 3, 4, &errors, &warnings, &truncated), 0);
+	assert_int_equal(json_object_array_length(errors), 2);
+	assert_int_equal(json_object_array_length(warnings), 2);
+	assert_true(truncated);
+	json_object_put(errors);
+	json_object_put(warnings);
+
+	/* Totals below max_errors: complete once one invalid user and one
+	 * warning are in, whatever follows. */
+	assert_int_equal(intake_read_problems(path, 100, 1, 1, &errors, &warnings, &truncated), 0);
+	assert_int_equal(json_object_array_length(errors), 1);
+	assert_int_equal(json_object_array_length(warnings), 1);
+	assert_false(truncated);
+	json_object_put(errors);
+	json_object_put(warnings);
+
+	/* Exactly max_errors invalid users is not truncated. */
+	assert_int_equal(intake_read_problems(path, 3, 3, 4, &errors, &warnings, &truncated), 0);
+	assert_int_equal(json_object_array_length(errors), 3);
+	assert_int_equal(json_object_array_length(warnings), 3);
+	assert_false(truncated);
+	json_object_put(errors);
+	json_object_put(warnings);
+
+	/* Nothing wanted: the file is not even opened. */
+	assert_int_equal(intake_read_problems("/nonexistent/problems", 0, 3, 4, &errors, &warnings, &truncated), 0);
+	assert_int_equal(json_object_array_length(errors), 0);
+	assert_true(truncated);
+	json_object_put(errors);
+	json_object_put(warnings);
+#undef E
+#undef W
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_validate_commit_and_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_problems_stops_when_full, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
