@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "daemon/log.h"
+#include "queue/state_names.h"
 #include "queue/notifier.h"
 
 static const char *const import_state_names[IMPORT_STATE_COUNT] = {
@@ -28,20 +29,16 @@ static const char *const import_state_names[IMPORT_STATE_COUNT] = {
 
 const char *import_state_name(enum import_state s)
 {
-	if ((unsigned)s >= IMPORT_STATE_COUNT)
-		return "unknown";
-	return import_state_names[s];
+	return state_names_get(import_state_names, IMPORT_STATE_COUNT, (unsigned)s);
 }
 
 int import_state_from_name(const char *name, enum import_state *ret_state)
 {
-	for (int i = 0; i < IMPORT_STATE_COUNT; i++) {
-		if (strcmp(name, import_state_names[i]) == 0) {
-			*ret_state = (enum import_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int i = state_names_find(import_state_names, IMPORT_STATE_COUNT, name);
+	if (i < 0)
+		return i;
+	*ret_state = (enum import_state)i;
+	return 0;
 }
 
 bool import_state_terminal(enum import_state s)

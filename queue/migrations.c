@@ -24,6 +24,8 @@ const struct store_migration store_migrations[] = {
 	{ 30, "chunks_retryable",
 	  "ALTER TABLE chunks ADD COLUMN retryable INTEGER NOT NULL DEFAULT 0;", NULL },
 	{ 31, "notifications", SCHEMA_NOTIFICATIONS_SQL, NULL },
+	/* 40..49: indexes for the read paths. */
+	{ 40, "chunks_covering_indexes", SCHEMA_CHUNKS_INDEXES_SQL, NULL },
 	/* Next: { 2, "name", "SQL", NULL }, */
 };
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -217,8 +218,11 @@ static void test_chunk_lifecycle(void **state)
 	/* split chunk 2 (a 413) before it completes */
 	int64_t new_no = -1;
 	assert_int_equal(chunk_set_state_tx(db, id, 2, CHUNK_SUBMITTING, NULL, 303, NULL), 0);
-	assert_int_equal(chunk_split_tx(db, id, 2, 5, 250, 250, 304, &new_no), 0);
+	assert_int_equal(chunk_next_no(db, id, &new_no), 0);
 	assert_int_equal(new_no, 3);
+	/* a number already taken is refused, nothing changes */
+	assert_int_equal(chunk_split_tx(db, id, 2, 1, 5, 250, 250, 304), -EEXIST);
+	assert_int_equal(chunk_split_tx(db, id, 2, new_no, 5, 250, 250, 304), 0);
 	assert_int_equal(chunk_load(db, id, 3, &c), 0);
 	assert_int_equal(c.users, 5);
 	assert_int_equal(c.indices[0], 27);
@@ -536,6 +540,124 @@ static void test_notify_url_hosts(void **state)
 	assert_false(notifier_url_allowed(&cfg, "http://127.0.0.1/x"));
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void read_file_eq(const char *path, const char *text)
+{
+	char buf[256] = {0};
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	assert_string_equal(buf, text);
+}
+
+/* A crash between a split's commit and the rename of the kept users' file:
+ * at start the store decides (its bytes are the .split file's: committed). */
+static void test_split_settle(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_split_settleXXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char chunk[256], split[300];
+	snprintf(chunk, sizeof(chunk), "%s/chunk-000002.json", dir);
+	snprintf(split, sizeof(split), "%s.split", chunk);
+
+	/* nothing left over: nothing to do */
+	write_file(chunk, "[{\"a\":1},{\"b\":2}]");
+	assert_int_equal(chunk_split_settle(chunk, 19), 0);
+	read_file_eq(chunk, "[{\"a\":1},{\"b\":2}]");
+
+	/* committed: the store's bytes are the kept half's, which replaces the file */
+	write_file(split, "[{\"a\":1}]");
+	assert_int_equal(chunk_split_settle(chunk, 9), 1);
+	read_file_eq(chunk, "[{\"a\":1}]");
+	assert_int_not_equal(access(split, F_OK), 0);
+
+	/* not committed: the store still has the whole chunk, the half goes */
+	write_file(chunk, "[{\"a\":1},{\"b\":2}]");
+	write_file(split, "[{\"a\":1}]");
+	assert_int_equal(chunk_split_settle(chunk, 19), 0);
+	read_file_eq(chunk, "[{\"a\":1},{\"b\":2}]");
+	assert_int_not_equal(access(split, F_OK), 0);
+
+	unlink(chunk);
+	rmdir(dir);
+}
+
+/* Every statement on chunks a read runs, captured by the trace. */
+struct traced {
+	char *sql[64];
+	size_t n;
+};
+
+static int trace_fn(unsigned type, void *ctx, void *p, void *x)
+{
+	(void)x;
+	struct traced *t = ctx;
+	if (type == SQLITE_TRACE_STMT && t->n < 64) {
+		const char *sql = sqlite3_sql((sqlite3_stmt *)p);
+		if (sql && strstr(sql, "FROM chunks"))
+			t->sql[t->n++] = strdup(sql);
+	}
+	return 0;
+}
+
+static void assert_covering(sqlite3 *db, struct traced *t)
+{
+	assert_true(t->n > 0);
+	for (size_t i = 0; i < t->n; i++) {
+		char q[2048];
+		snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", t->sql[i]);
+		sqlite3_stmt *st = NULL;
+		assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *d = (const char *)sqlite3_column_text(st, 3);
+			if (strstr(d, " chunks") && !strstr(d, "USING COVERING INDEX")) {
+				print_error("not covered: %s\n  plan: %s\n", t->sql[i], d);
+				fail();
+			}
+		}
+		sqlite3_finalize(st);
+		free(t->sql[i]);
+	}
+	t->n = 0;
+}
+
+/* The import object, the list and the /metrics totals read chunks through
+ * covering indexes, never the rows that carry the indices BLOB. */
+static void test_reads_use_covering_indexes(void **state)
+{
+	(void)state;
+	sqlite3 *db = db_new();
+	const char *id = "imp_0123456789abcdef";
+	make_queued(db, id, 3);
+	assert_int_equal(chunk_set_state_tx(db, id, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	struct chunk_update s = { .job_id = "job_0" };
+	assert_int_equal(chunk_set_state_tx(db, id, 0, CHUNK_SUBMITTED, &s, 201, NULL), 0);
+
+	struct traced t = {0};
+	sqlite3_trace_v2(db, SQLITE_TRACE_STMT, trace_fn, &t);
+	json_object *o = NULL;
+	assert_int_equal(import_json(db, id, true, 300, &o), 0);
+	json_object_put(o);
+	assert_int_equal(import_list_json(db, NULL, NULL, 0, 50, 300, &o), 0);
+	json_object_put(o);
+	int64_t by_state[IMPORT_STATE_COUNT];
+	struct import_users u;
+	assert_int_equal(import_totals_load(db, by_state, &u), 0);
+	sqlite3_trace_v2(db, 0, NULL, NULL);
+	assert_covering(db, &t);
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -547,6 +669,8 @@ int main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_retry_and_notifications),
 		cmocka_unit_test(test_notify_url_hosts),
+		cmocka_unit_test(test_split_settle),
+		cmocka_unit_test(test_reads_use_covering_indexes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
