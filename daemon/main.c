@@ -8,6 +8,7 @@
  *      listen without a token
  */
 #include "api/h_imports.h"
+#include "api/h_migrate.h"
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -15,12 +16,20 @@
 #include "daemon/notify.h"
 #include "daemon/sandbox_child.h"
 #include "queue/intake.h"
+#include "queue/migrate.h"
+#include "queue/notifier.h"
 #include "queue/pipeline.h"
+#include "queue/undo.h"
 #include "queue/store.h"
 
 #include "build_config.h"
 
+#if defined(__has_include)
+#if __has_include("daemon/check.h")
 #include "daemon/check.h"
+#define HAVE_CHECK 1
+#endif
+#endif
 
 #include <errno.h>
 #include <signal.h>
@@ -46,6 +55,10 @@ struct app {
 	struct intake *intake;
 	struct h_imports *imports;
 	struct pipeline *pipeline;
+	struct migrate *migrate;
+	struct undo *undo;
+	struct h_migrate *h_migrate;
+	struct notifier *notifier;     /* notify_url deliveries */
 	struct sandbox_child *sandbox; /* --sandbox: the emulator as tenant "default" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
@@ -78,7 +91,12 @@ static void app_stop(struct app *app, const char *why)
 	/* Validations still running stop at their next progress report and
 	 * are resumed at the next start. */
 	intake_stop(app->intake);
+	/* exports, migrations and undos cancel their Auth0 calls first: the
+	 * pipeline owns the clients */
+	migrate_stop(app->migrate);
+	undo_stop(app->undo);
 	pipeline_stop(app->pipeline);
+	notifier_stop(app->notifier);
 	sandbox_child_stop(app->sandbox);
 	app->sandbox = NULL;
 	/* Modules with in-flight work (Auth0 calls) stop here; they get
@@ -123,6 +141,7 @@ static void app_reload(struct app *app)
 	config_unref(app->cfg);
 	app->cfg = n;
 	pipeline_set_config(app->pipeline, n);
+	notifier_set_config(app->notifier, n);
 	intake_set_limits(app->intake, &(struct intake_limits){
 		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes,
 		.spool_retention = n->spool_retention });
@@ -160,7 +179,12 @@ int main(int argc, char **argv)
 
 	/* --- `auth0-importd check ...`: offline validation, no config/state. */
 	if (argc > 1 && strcmp(argv[1], "check") == 0) {
+#ifdef HAVE_CHECK
 		return check_main(argc - 1, argv + 1);
+#else
+		fprintf(stderr, "auth0-importd: 'check' is not available in this build\n");
+		return EXIT_USAGE;
+#endif
 	}
 
 	r = config_load(argc, argv, environ, NULL, &app.cfg, err, sizeof(err));
@@ -231,6 +255,21 @@ int main(int argc, char **argv)
 		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
 		goto out;
 	}
+	if ((r = migrate_new(app.loop, app.store, app.pipeline, app.intake, &app.migrate)) < 0 ||
+	    (r = undo_new(app.loop, app.store, app.pipeline, &app.undo)) < 0 ||
+	    (r = h_migrate_new(app.store, app.migrate, app.undo, &app.h_migrate)) < 0) {
+		log_error("main", "out of memory");
+		goto out;
+	}
+	if ((r = migrate_start(app.migrate)) < 0 || (r = undo_resume(app.undo)) < 0) {
+		log_error("queue", "cannot resume exports, migrations and undos: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = notifier_new(app.loop, app.store, app.cfg, &app.notifier)) < 0 ||
+	    (r = notifier_start(app.notifier)) < 0) {
+		log_error("queue", "cannot start the notify_url deliveries: %s", strerror(-r));
+		goto out;
+	}
 	if ((r = intake_sweep_start(app.intake)) < 0)
 		log_warn("queue", "spool retention sweep not started: %s, ignoring", uv_strerror(r));
 
@@ -257,6 +296,10 @@ int main(int argc, char **argv)
 		log_error("api", "cannot add the imports routes: %s", strerror(-r));
 		goto out;
 	}
+	if ((r = h_migrate_register(app.api, app.h_migrate)) < 0) {
+		log_error("api", "cannot add the exports and migrations routes: %s", strerror(-r));
+		goto out;
+	}
 	const char *addr = api_server_address(app.api);
 	if (strncmp(addr, "unix:", 5) == 0)
 		log_info("api", "listening on %s", addr);
@@ -281,7 +324,15 @@ int main(int argc, char **argv)
 out:
 	if (app.api)
 		api_server_stop(app.api);
+	migrate_stop(app.migrate);
+	undo_stop(app.undo);
+	/* After a signal, app_stop began the pipeline's drain and the loop ran
+	 * it out; after a start failure (cannot bind, say) the first call here
+	 * begins it. Either way the second abandons what still runs, so every
+	 * handle is closed with its owner's callback before the walk below. */
 	pipeline_stop(app.pipeline);
+	pipeline_stop(app.pipeline);
+	notifier_stop(app.notifier);
 	/* the emulator exits (SIGKILL at worst) before its handles are closed */
 	sandbox_child_stop(app.sandbox);
 	while (app.loop && sandbox_child_running() && uv_run(app.loop, UV_RUN_ONCE))
@@ -294,7 +345,11 @@ out:
 		if (uv_loop_close(app.loop) != 0)
 			log_warn("main", "event loop closed with handles still open");
 	}
+	h_migrate_free(app.h_migrate);
+	migrate_free(app.migrate);
+	undo_free(app.undo);
 	pipeline_free(app.pipeline);
+	notifier_free(app.notifier);
 	h_imports_free(app.imports);
 	intake_free(app.intake);
 	metrics_free(app.metrics);

@@ -20,6 +20,8 @@
  *
  * Terminal: validated, rejected, completed, completed_with_errors, failed,
  * cancelled.
+ * Entering one (import_set_state_tx) also queues, in the same transaction,
+ * the delivery of the import object to its notify_url (queue/notifier.h).
  *
  * After validation the state follows the chunks (import_state_derive, run
  * by import_refresh_tx in the same transaction as every chunk change):
@@ -161,6 +163,17 @@ int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t 
  * terminal state, -ENOENT.
  */
 int import_cancel_tx(sqlite3 *db, const char *id, int64_t now, enum import_state *ret_state);
+
+/*
+ * Operator retry (POST /v1/imports/{id}/retry): the chunks that failed for
+ * transient reasons (`retryable`, see queue/chunk.h) go back to queued, and
+ * the import to queued (those users count as pending again). Returns 0 with
+ * the number of chunks and users requeued; -EPERM when the import is not
+ * failed or completed_with_errors, or failed with an import-wide error;
+ * -ENODATA when no chunk can be retried; -ENOENT.
+ */
+int import_retry_tx(sqlite3 *db, const char *id, int64_t now, int64_t *ret_chunks,
+		    int64_t *ret_users);
 
 /* Reads. */
 struct import_row {

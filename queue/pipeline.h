@@ -54,6 +54,32 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg);
 void pipeline_stop(struct pipeline *p);
 void pipeline_free(struct pipeline *p);
 
+/*
+ * Slots: Management requests outside the import pipeline (exports, undo)
+ * share the tenant's rate limiter. fn runs on the loop once the tenant's
+ * bucket holds a token for it (import work is served first in each tick),
+ * with the tenant's client: it must start exactly one Management call on
+ * that client — its answers reach the bucket through the client's observer
+ * — and report its end with pipeline_slot_ended() (res NULL when it could
+ * not start): that gives the bucket its answer when no request went out
+ * (token grant failed) and ticks the scheduler. Slots are served in
+ * the order asked. -ENOENT: no such tenant (or it has no credentials);
+ * -ESHUTDOWN after pipeline_stop. A slot is freed once fn ran, or by
+ * pipeline_slot_cancel() before that; pipeline_stop frees the rest without
+ * calling them.
+ */
+struct a0_client;
+struct a0_result;
+struct pipeline_slot;
+typedef void (*pipeline_slot_fn)(struct a0_client *client, void *arg);
+int pipeline_slot_wait(struct pipeline *p, const char *tenant, pipeline_slot_fn fn, void *arg,
+		       struct pipeline_slot **ret);
+void pipeline_slot_cancel(struct pipeline_slot *s);
+void pipeline_slot_ended(struct pipeline *p, const char *tenant, const struct a0_result *res);
+/* The tenant's client for requests that do not go to the Management API (an
+ * export's download link): NULL when unknown. Valid until pipeline_stop. */
+struct a0_client *pipeline_tenant_client(struct pipeline *p, const char *tenant);
+
 /* Publishes auth0_requests_total{tenant,endpoint,status},
  * auth0_429_total{tenant,kind} (kind "rate" or "jobs"), auth0_retries_total
  * {tenant,endpoint}, auth0_job_duration_seconds{tenant} and the gauge

@@ -79,7 +79,7 @@ static struct pimport *pimport_load(struct pipeline *p, sqlite3 *db, const char 
 	imp->upsert = sqlite3_column_int(st, 3) != 0;
 	imp->send_completion_email = sqlite3_column_int(st, 4) != 0;
 	imp->stopped = stopped_state((const char *)sqlite3_column_text(st, 5));
-	if (sched_import_add(t->st, imp->seq, &imp->simp) < 0) {
+	if (chunk_next_no(db, id, &imp->next_no) < 0 || sched_import_add(t->st, imp->seq, &imp->simp) < 0) {
 		free(imp);
 		imp = NULL;
 		goto out;
@@ -89,6 +89,22 @@ static struct pimport *pimport_load(struct pipeline *p, sqlite3 *db, const char 
 out:
 	sqlite3_finalize(st);
 	return imp;
+}
+
+/* A split interrupted between its commit and the rename of the kept users'
+ * file: the store is right, the file is brought in step before any submit. */
+static void split_settle_at_start(struct pipeline *p, struct pimport *imp, int64_t no, int64_t bytes)
+{
+	char path[4096];
+	if (chunk_file_path(p->state_dir, imp->id, no, path, sizeof(path)) < 0)
+		return;
+	int r = chunk_split_settle(path, bytes);
+	if (r < 0)
+		log_error("queue", "chunk %s-%" PRId64 ": cannot complete its split: %s", imp->id, no,
+			  strerror(-r));
+	else if (r == 1)
+		log_info("queue", "chunk %s-%" PRId64 ": split completed (the kept users' file put in place)",
+			 imp->id, no);
 }
 
 struct resubmit_marks {
@@ -139,7 +155,7 @@ static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *i
 	struct resubmit_marks *marks = NULL;
 
 	if (sqlite3_prepare_v2(db,
-			       "SELECT chunk_no, state, users, job_id, resubmitted, submitted_at "
+			       "SELECT chunk_no, state, users, job_id, resubmitted, submitted_at, bytes "
 			       "FROM chunks WHERE import_id = ?1 AND state IN "
 			       "('queued','submitting','submitted') ORDER BY chunk_no",
 			       -1, &st, NULL) != SQLITE_OK) {
@@ -151,6 +167,8 @@ static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *i
 		int64_t no = sqlite3_column_int64(st, 0);
 		if (no <= maxno && (held[no / 8] & (1u << (no % 8))))
 			continue;
+		if (at_start && strcmp((const char *)sqlite3_column_text(st, 1), "submitted") != 0)
+			split_settle_at_start(p, imp, no, sqlite3_column_int64(st, 6));
 		const char *state = (const char *)sqlite3_column_text(st, 1);
 		/* A stopped import submits nothing more, but while cancelling or
 		 * failed it still resubmits the chunks that may be at Auth0

@@ -634,6 +634,17 @@ void sched_next(struct sched *s, int64_t now, struct sched_action *ret, int64_t 
 		*ret_wake = wake;
 }
 
+int sched_tenant_take(struct sched_tenant *t, int64_t now, int64_t *ret_at)
+{
+	int64_t ready = bucket_ready_at(&t->b, now);
+	if (ready > now) {
+		*ret_at = ready;
+		return -EAGAIN;
+	}
+	bucket_take(&t->b, now);
+	return 0;
+}
+
 /* --- outcomes ----------------------------------------------------------------- */
 
 void sched_observe(struct sched_tenant *t, int64_t now, const struct ratelimit_info *rl,

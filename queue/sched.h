@@ -162,6 +162,12 @@ void sched_poll_running(struct sched_item *it, int64_t now, int percentage_done,
 /* The job ended: ENDED when errors must be fetched, else the caller removes it. */
 void sched_poll_ended(struct sched_item *it, int64_t now, bool fetch_errors);
 
+/* A Management request outside the import pipeline (exports, undo): 0 and a
+ * bucket token taken (report the answer with sched_observe), or -EAGAIN and
+ * *ret_at, the earliest time one may be taken (INT64_MAX: only an answer can
+ * tell). Import work is asked first in each tick. */
+int sched_tenant_take(struct sched_tenant *t, int64_t now, int64_t *ret_at);
+
 /* Tenant facts, for status pages and tests. */
 unsigned sched_tenant_active(const struct sched_tenant *t);      /* ACTIVE + submitting */
 unsigned sched_tenant_cap(const struct sched_tenant *t, int64_t now);

@@ -138,6 +138,11 @@ void a0_client_free(struct a0_client *c)
 	free(c);
 }
 
+bool a0_client_idle(const struct a0_client *c)
+{
+	return !c || !c->calls;
+}
+
 void a0_client_set_observer(struct a0_client *c, a0_observer_fn fn, void *arg)
 {
 	c->observer = fn;
@@ -450,7 +455,20 @@ static void call_done(struct uvcurl_request *req, void *arg)
 				}
 			}
 			break;
+		case A0_CALL_USERS_BY_EMAIL: {
+			json_object *o = parse_json(body, len);
+			if (o && json_object_is_type(o, json_type_array)) {
+				res.errors = o;
+			} else {
+				json_object_put(o);
+				res.cls.verdict = A0_RETRY;
+				snprintf(res.cls.message, sizeof(res.cls.message),
+					 "users-by-email answer is not a list");
+			}
+			break;
+		}
 		case A0_CALL_DOWNLOAD:
+		case A0_CALL_USER_DELETE:
 			break;
 		}
 	}
@@ -512,7 +530,11 @@ static int call_send(struct a0_call *call, const char *bearer)
 		if (o.timeout_ms <= 0 || o.timeout_ms < DOWNLOAD_TIMEOUT_MS)
 			o.timeout_ms = DOWNLOAD_TIMEOUT_MS;
 		break;
+	case A0_CALL_USER_DELETE:
+		o.method = "DELETE";
+		break;
 	case A0_CALL_JOB:
+	case A0_CALL_USERS_BY_EMAIL:
 		break;
 	}
 	int r = uvcurl_request_start(c->uc, &o, call_done, call, &call->req);
@@ -664,4 +686,62 @@ int a0_download(struct a0_client *c, const char *url, int fd, size_t max_bytes, 
 		return -ENOMEM;
 	}
 	return call_start(call, ret);
+}
+
+/* RFC 3986 percent-encoding of everything but unreserved characters. */
+static char *url_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *out = malloc(n * 3 + 1), *w = out;
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+			*w++ = (char)*p;
+		} else {
+			*w++ = '%';
+			*w++ = hex[*p >> 4];
+			*w++ = hex[*p & 15];
+		}
+	}
+	*w = '\0';
+	return out;
+}
+
+static int users_call(struct a0_client *c, enum a0_call_kind kind, const char *prefix,
+		      const char *value, a0_done_cb cb, void *arg, struct a0_call **ret)
+{
+	if (!value || !value[0] || strlen(value) > 1024)
+		return -EINVAL;
+	char *esc = url_escape(value);
+	if (!esc)
+		return -ENOMEM;
+	struct a0_call *call;
+	int r = call_new(c, kind, cb, arg, &call);
+	if (r < 0) {
+		free(esc);
+		return r;
+	}
+	r = asprintf(&call->url, "%s%s%s", c->base_url, prefix, esc);
+	free(esc);
+	if (r < 0) {
+		call->url = NULL;
+		call_free(call);
+		return -ENOMEM;
+	}
+	return call_start(call, ret);
+}
+
+int a0_users_by_email(struct a0_client *c, const char *email, a0_done_cb cb, void *arg,
+		      struct a0_call **ret)
+{
+	return users_call(c, A0_CALL_USERS_BY_EMAIL, "/api/v2/users-by-email?email=", email, cb, arg, ret);
+}
+
+int a0_user_delete(struct a0_client *c, const char *user_id, a0_done_cb cb, void *arg,
+		   struct a0_call **ret)
+{
+	return users_call(c, A0_CALL_USER_DELETE, "/api/v2/users/", user_id, cb, arg, ret);
 }

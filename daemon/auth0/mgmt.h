@@ -48,6 +48,8 @@ enum a0_call_kind {
 	A0_CALL_JOB_ERRORS,
 	A0_CALL_EXPORT,
 	A0_CALL_DOWNLOAD,
+	A0_CALL_USERS_BY_EMAIL,
+	A0_CALL_USER_DELETE,
 };
 
 struct a0_client_config {
@@ -99,6 +101,7 @@ struct a0_result {
 	/* job errors: the list (array of {"user":{…},"errors":[{code,message,path}]}),
 	 * or NULL for 204 and the job-object shape. */
 	json_object *errors;
+	/* users-by-email: the users array (in `errors`' place: same lifetime). */
 	size_t download_bytes;
 	unsigned requests;         /* HTTP requests this call made (token excluded) */
 	size_t request_bytes;      /* body bytes of the last request sent */
@@ -112,6 +115,8 @@ struct a0_call;
 int a0_client_new(struct uvcurl *uc, const struct a0_client_config *cfg, struct a0_client **ret);
 /* Cancels every call without callbacks. */
 void a0_client_free(struct a0_client *c);
+/* True when no call of the client runs (it may be freed without cancelling). */
+bool a0_client_idle(const struct a0_client *c);
 void a0_client_set_observer(struct a0_client *c, a0_observer_fn fn, void *arg);
 struct a0_token *a0_client_token(struct a0_client *c);
 
@@ -138,6 +143,13 @@ int a0_export_create(struct a0_client *c, const char *json_body, a0_done_cb cb, 
 /* Writes the file at `url` to `fd`, at most `max_bytes` (-EMSGSIZE past it). */
 int a0_download(struct a0_client *c, const char *url, int fd, size_t max_bytes, a0_done_cb cb,
 		void *arg, struct a0_call **ret);
+/* GET <base>/api/v2/users-by-email?email=… (read:users): on A0_OK the
+ * answer's array is in res->errors. */
+int a0_users_by_email(struct a0_client *c, const char *email, a0_done_cb cb, void *arg,
+		      struct a0_call **ret);
+/* DELETE <base>/api/v2/users/{id} (delete:users): 204. */
+int a0_user_delete(struct a0_client *c, const char *user_id, a0_done_cb cb, void *arg,
+		   struct a0_call **ret);
 /* Abandons a call: its callback never runs. */
 void a0_call_cancel(struct a0_call *call);
 

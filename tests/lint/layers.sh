@@ -29,6 +29,10 @@ files=$(src daemon api sandbox tests/fuzz)
 files=$(src daemon/users)
 [ -n "$files" ] && forbid "daemon/users includes no uv.h, sqlite3.h, microhttpd.h, curl or daemon/log.h" \
   'uv\.h|sqlite3\.h|microhttpd\.h|curl/|daemon/log\.h' $files
+# daemon/convert is a pure library too.
+files=$(src daemon/convert)
+[ -n "$files" ] && forbid "daemon/convert includes no uv.h, sqlite3.h, microhttpd.h, curl or daemon/log.h" \
+  'uv\.h|sqlite3\.h|microhttpd\.h|curl/|daemon/log\.h' $files
 # queue/ knows nothing of the control API.
 files=$(src queue)
 [ -n "$files" ] && forbid "queue/ never includes api/" 'api/' $files
