@@ -232,7 +232,6 @@ int import_set_state_tx(sqlite3 *db, const char *id, enum import_state to, int64
 			enum import_state *ret_from)
 {
 	enum import_state from;
-	sqlite3_stmt *st = NULL;
 	int r = import_get_state(db, id, &from, NULL);
 	if (r < 0)
 		return r;
@@ -243,18 +242,11 @@ int import_set_state_tx(sqlite3 *db, const char *id, enum import_state to, int64
 	}
 	if (!import_transition_allowed(from, to))
 		return -EPERM;
-	r = sql_prepare(db, "UPDATE imports SET state = ?2, updated_at = ?3, "
-			"finished_at = CASE WHEN ?4 THEN ?3 ELSE NULL END WHERE id = ?1", &st);
+	r = sql_exec(db, "UPDATE imports SET state = ?2, updated_at = ?3, "
+		     "finished_at = CASE WHEN ?4 THEN ?3 ELSE NULL END WHERE id = ?1",
+		     "ttii", id, import_state_name(to), now, (int64_t)import_state_terminal(to));
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, import_state_name(to), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int(st, 4, import_state_terminal(to));
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(rc);
 	log_info("queue", "import %s: %s -> %s", id, import_state_name(from), import_state_name(to));
 	/* Entry action of a terminal state: the notify_url delivery, due at
 	 * once, committed with the change (queue/notifier.h). */
@@ -365,40 +357,20 @@ int import_refresh_tx(sqlite3 *db, const char *id, int64_t now, enum import_stat
 int import_progress_tx(sqlite3 *db, const char *id, int64_t validated_bytes,
 		       int64_t users_seen, int64_t users_invalid, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
-	int r = sql_prepare(db, "UPDATE imports SET validated_bytes = ?2, users_total = ?3, "
-			    "users_invalid = ?4, updated_at = ?5 WHERE id = ?1 AND state = 'validating'", &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, validated_bytes);
-	sqlite3_bind_int64(st, 3, users_seen);
-	sqlite3_bind_int64(st, 4, users_invalid);
-	sqlite3_bind_int64(st, 5, now);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_err(rc);
+	return sql_exec(db, "UPDATE imports SET validated_bytes = ?2, users_total = ?3, "
+			"users_invalid = ?4, updated_at = ?5 WHERE id = ?1 AND state = 'validating'",
+			"tiiii", id, validated_bytes, users_seen, users_invalid, now);
 }
 
 int import_finish_validation_tx(sqlite3 *db, const char *id, enum import_state to,
 				int64_t users_total, int64_t users_invalid,
 				int64_t warnings_total, const char *error_json, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
-	int r = sql_prepare(db, "UPDATE imports SET users_total = ?2, users_invalid = ?3, warnings_total = ?4, "
-			    "error = ?5, validated_bytes = upload_bytes, updated_at = ?6 WHERE id = ?1", &st);
+	int r = sql_exec(db, "UPDATE imports SET users_total = ?2, users_invalid = ?3, warnings_total = ?4, "
+			 "error = ?5, validated_bytes = upload_bytes, updated_at = ?6 WHERE id = ?1",
+			 "tiiiti", id, users_total, users_invalid, warnings_total, error_json, now);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, users_total);
-	sqlite3_bind_int64(st, 3, users_invalid);
-	sqlite3_bind_int64(st, 4, warnings_total);
-	sql_bind_text_or_null(st, 5, error_json);
-	sqlite3_bind_int64(st, 6, now);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(rc);
 	if (sqlite3_changes(db) != 1)
 		return -ENOENT;
 	r = import_set_state_tx(db, id, to, now, NULL);
@@ -416,17 +388,11 @@ int import_finish_validation_tx(sqlite3 *db, const char *id, enum import_state t
  * like the jobs already there are followed. */
 static int cancel_queued_chunks(sqlite3 *db, const char *id, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
-	int r = sql_prepare(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
-			    "WHERE import_id = ?1 AND state = 'queued' AND resubmitted = 0", &st);
+	int r = sql_exec(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
+			 "WHERE import_id = ?1 AND state = 'queued' AND resubmitted = 0",
+			 "ti", id, now);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(rc);
 	int n = sqlite3_changes(db);
 	if (n > 0)
 		log_info("queue", "import %s: %d queued chunks -> cancelled", id, n);
@@ -435,7 +401,6 @@ static int cancel_queued_chunks(sqlite3 *db, const char *id, int64_t now)
 
 int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
 	enum import_state from;
 	int r = import_get_state(db, id, &from, NULL);
 	if (r < 0)
@@ -444,15 +409,10 @@ int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t 
 		return 1;
 	if (!import_transition_allowed(from, IMPORT_FAILED))
 		return -EPERM;
-	r = sql_prepare(db, "UPDATE imports SET error = ?2 WHERE id = ?1", &st);
+	r = sql_exec(db, "UPDATE imports SET error = ?2 WHERE id = ?1", "tt", id,
+		     error_json ? error_json : "{}");
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sql_bind_text_or_null(st, 2, error_json ? error_json : "{}");
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(rc);
 	r = cancel_queued_chunks(db, id, now);
 	if (r < 0)
 		return r;
