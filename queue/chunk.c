@@ -84,7 +84,6 @@ static void blob_to_indices(const unsigned char *in, int64_t n, uint32_t *out)
 int chunk_insert_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		    int64_t users, int64_t bytes, const uint32_t *indices, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
 	unsigned char *blob = NULL;
 	int r;
 
@@ -94,21 +93,10 @@ int chunk_insert_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 	if (!blob)
 		return -ENOMEM;
 	indices_to_blob(indices, users, blob);
-	r = sql_prepare(db,
+	r = sql_exec(db,
 		"INSERT INTO chunks (import_id, chunk_no, state, users, bytes, indices, updated_at) "
-		"VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6)", &st);
-	if (r < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chunk_no);
-	sqlite3_bind_int64(st, 3, users);
-	sqlite3_bind_int64(st, 4, bytes);
-	sqlite3_bind_blob(st, 5, blob, (int)(users * 4), SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, now);
-	int rc = sqlite3_step(st);
-	r = rc == SQLITE_DONE ? 0 : sql_err(rc);
-out:
-	sqlite3_finalize(st);
+		"VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6)",
+		"tiiibi", import_id, chunk_no, users, bytes, (const void *)blob, (int)(users * 4), now);
 	free(blob);
 	return r;
 }
@@ -289,16 +277,9 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 
 static int exec_chunk_flag(sqlite3 *db, const char *sql, const char *import_id, int64_t chunk_no)
 {
-	sqlite3_stmt *st = NULL;
-	int r = sql_prepare(db, sql, &st);
+	int r = sql_exec(db, sql, "ti", import_id, chunk_no);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chunk_no);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(rc);
 	return sqlite3_changes(db) == 1 ? 0 : -ENOENT;
 }
 
@@ -318,7 +299,6 @@ int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no, int64_t
 		   int64_t keep, int64_t keep_bytes, int64_t rest_bytes, int64_t now)
 {
 	struct chunk c;
-	sqlite3_stmt *st = NULL;
 	int r;
 
 	if (new_no < 0 || new_no == chunk_no)
@@ -341,19 +321,9 @@ int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no, int64_t
 		goto out;
 	}
 	indices_to_blob(c.indices, keep, blob);
-	r = sql_prepare(db, "UPDATE chunks SET state = 'queued', users = ?3, bytes = ?4, indices = ?5, "
-			   "updated_at = ?6 WHERE import_id = ?1 AND chunk_no = ?2", &st);
-	if (r == 0) {
-		sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, chunk_no);
-		sqlite3_bind_int64(st, 3, keep);
-		sqlite3_bind_int64(st, 4, keep_bytes);
-		sqlite3_bind_blob(st, 5, blob, (int)(keep * 4), SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, now);
-		int rc = sqlite3_step(st);
-		r = rc == SQLITE_DONE ? 0 : sql_err(rc);
-	}
-	sqlite3_finalize(st);
+	r = sql_exec(db, "UPDATE chunks SET state = 'queued', users = ?3, bytes = ?4, indices = ?5, "
+		     "updated_at = ?6 WHERE import_id = ?1 AND chunk_no = ?2",
+		     "tiiibi", import_id, chunk_no, keep, keep_bytes, (const void *)blob, (int)(keep * 4), now);
 	free(blob);
 	if (r < 0)
 		goto out;
@@ -369,20 +339,9 @@ int auth0_user_error_add_tx(sqlite3 *db, const char *import_id, int64_t chunk_no
 			    int64_t idx, const char *email, const char *user_id,
 			    const char *errors_json)
 {
-	sqlite3_stmt *st = NULL;
-	int r = sql_prepare(db, "INSERT OR REPLACE INTO auth0_user_errors "
-			       "(import_id, idx, chunk_no, email, user_id, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, idx);
-	sqlite3_bind_int64(st, 3, chunk_no);
-	sqlite3_bind_text(st, 4, email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, user_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, errors_json ? errors_json : "[]", -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_err(rc);
+	return sql_exec(db, "INSERT OR REPLACE INTO auth0_user_errors "
+			"(import_id, idx, chunk_no, email, user_id, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+			"tiittt", import_id, idx, chunk_no, email, user_id, errors_json ? errors_json : "[]");
 }
 
 #define CHUNK_COLUMNS "c.import_id, c.chunk_no, c.state, c.users, c.bytes, coalesce(c.job_id, ''), " \
