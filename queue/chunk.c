@@ -14,6 +14,7 @@
 #include "daemon/log.h"
 #include "queue/state_names.h"
 #include "queue/import.h"
+#include "queue/sql.h"
 
 static const char *const chunk_state_names[CHUNK_STATE_COUNT] = {
 	[CHUNK_QUEUED] = "queued",
@@ -62,27 +63,6 @@ bool chunk_state_in_flight(enum chunk_state s)
 	return s == CHUNK_SUBMITTING || s == CHUNK_SUBMITTED;
 }
 
-static int sql_err(int rc)
-{
-	if (rc == SQLITE_CONSTRAINT)
-		return -EEXIST;
-	if (rc == SQLITE_NOMEM)
-		return -ENOMEM;
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return -EBUSY;
-	return -EIO;
-}
-
-static int exec_bound(sqlite3 *db, const char *sql, sqlite3_stmt **ret)
-{
-	int rc = sqlite3_prepare_v2(db, sql, -1, ret, NULL);
-	if (rc != SQLITE_OK) {
-		log_error("queue", "prepare failed: %s (%s)", sqlite3_errmsg(db), sql);
-		return sql_err(rc);
-	}
-	return 0;
-}
-
 static void indices_to_blob(const uint32_t *indices, int64_t n, unsigned char *out)
 {
 	for (int64_t i = 0; i < n; i++) {
@@ -104,7 +84,6 @@ static void blob_to_indices(const unsigned char *in, int64_t n, uint32_t *out)
 int chunk_insert_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		    int64_t users, int64_t bytes, const uint32_t *indices, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
 	unsigned char *blob = NULL;
 	int r;
 
@@ -114,21 +93,10 @@ int chunk_insert_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 	if (!blob)
 		return -ENOMEM;
 	indices_to_blob(indices, users, blob);
-	r = exec_bound(db,
+	r = sql_exec(db,
 		"INSERT INTO chunks (import_id, chunk_no, state, users, bytes, indices, updated_at) "
-		"VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6)", &st);
-	if (r < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chunk_no);
-	sqlite3_bind_int64(st, 3, users);
-	sqlite3_bind_int64(st, 4, bytes);
-	sqlite3_bind_blob(st, 5, blob, (int)(users * 4), SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, now);
-	int rc = sqlite3_step(st);
-	r = rc == SQLITE_DONE ? 0 : sql_err(rc);
-out:
-	sqlite3_finalize(st);
+		"VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6)",
+		"tiiibi", import_id, chunk_no, users, bytes, (const void *)blob, (int)(users * 4), now);
 	free(blob);
 	return r;
 }
@@ -137,7 +105,7 @@ static int chunk_get_state(sqlite3 *db, const char *import_id, int64_t chunk_no,
 			   enum chunk_state *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = exec_bound(db, "SELECT state FROM chunks WHERE import_id = ?1 AND chunk_no = ?2", &st);
+	int r = sql_prepare(db, "SELECT state FROM chunks WHERE import_id = ?1 AND chunk_no = ?2", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
@@ -158,7 +126,7 @@ static int chunk_get_state(sqlite3 *db, const char *import_id, int64_t chunk_no,
 static int chunk_fate_unknown(sqlite3 *db, const char *import_id, int64_t chunk_no, bool *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = exec_bound(db, "SELECT resubmitted FROM chunks WHERE import_id = ?1 AND chunk_no = ?2", &st);
+	int r = sql_prepare(db, "SELECT resubmitted FROM chunks WHERE import_id = ?1 AND chunk_no = ?2", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
@@ -216,29 +184,29 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 
 	switch (to) {
 	case CHUNK_SUBMITTING:
-		r = exec_bound(db, "UPDATE chunks SET state = 'submitting', attempts = attempts + 1, "
+		r = sql_prepare(db, "UPDATE chunks SET state = 'submitting', attempts = attempts + 1, "
 				   "updated_at = ?3 WHERE import_id = ?1 AND chunk_no = ?2", &st);
 		break;
 	case CHUNK_SUBMITTED:
-		r = exec_bound(db, "UPDATE chunks SET state = 'submitted', job_id = ?4, submitted_at = ?3, "
+		r = sql_prepare(db, "UPDATE chunks SET state = 'submitted', job_id = ?4, submitted_at = ?3, "
 				   "updated_at = ?3 WHERE import_id = ?1 AND chunk_no = ?2", &st);
 		break;
 	case CHUNK_QUEUED:
 		if (from == CHUNK_FAILED) {
 			/* Operator retry: a fresh start for the scheduler. */
-			r = exec_bound(db, "UPDATE chunks SET state = 'queued', attempts = 0, next_attempt_at = 0, "
+			r = sql_prepare(db, "UPDATE chunks SET state = 'queued', attempts = 0, next_attempt_at = 0, "
 					   "retryable = 0, completed_at = NULL, job_id = NULL, updated_at = ?3 "
 					   "WHERE import_id = ?1 AND chunk_no = ?2", &st);
 			break;
 		}
-		r = exec_bound(db, "UPDATE chunks SET state = 'queued', last_error = coalesce(?5, last_error), "
+		r = sql_prepare(db, "UPDATE chunks SET state = 'queued', last_error = coalesce(?5, last_error), "
 				   "next_attempt_at = ?6, job_id = NULL, updated_at = ?3 "
 				   "WHERE import_id = ?1 AND chunk_no = ?2", &st);
 		break;
 	case CHUNK_COMPLETED: {
 		/* Normalise the summary so inserted + updated + failed == users. */
 		sqlite3_stmt *q = NULL;
-		r = exec_bound(db, "SELECT users FROM chunks WHERE import_id = ?1 AND chunk_no = ?2", &q);
+		r = sql_prepare(db, "SELECT users FROM chunks WHERE import_id = ?1 AND chunk_no = ?2", &q);
 		if (r < 0)
 			return r;
 		sqlite3_bind_text(q, 1, import_id, -1, SQLITE_STATIC);
@@ -246,18 +214,18 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		if (sqlite3_step(q) == SQLITE_ROW)
 			users = sqlite3_column_int64(q, 0);
 		sqlite3_finalize(q);
-		r = exec_bound(db, "UPDATE chunks SET state = 'completed', summary_inserted = ?7, "
+		r = sql_prepare(db, "UPDATE chunks SET state = 'completed', summary_inserted = ?7, "
 				   "summary_updated = ?8, summary_failed = ?9, assumed = ?10, "
 				   "completed_at = ?3, updated_at = ?3 WHERE import_id = ?1 AND chunk_no = ?2", &st);
 		break;
 	}
 	case CHUNK_FAILED:
-		r = exec_bound(db, "UPDATE chunks SET state = 'failed', last_error = coalesce(?5, last_error), "
+		r = sql_prepare(db, "UPDATE chunks SET state = 'failed', last_error = coalesce(?5, last_error), "
 				   "retryable = ?11, completed_at = ?3, updated_at = ?3 "
 				   "WHERE import_id = ?1 AND chunk_no = ?2", &st);
 		break;
 	case CHUNK_CANCELLED:
-		r = exec_bound(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?3 "
+		r = sql_prepare(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?3 "
 				   "WHERE import_id = ?1 AND chunk_no = ?2", &st);
 		break;
 	default:
@@ -309,16 +277,9 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 
 static int exec_chunk_flag(sqlite3 *db, const char *sql, const char *import_id, int64_t chunk_no)
 {
-	sqlite3_stmt *st = NULL;
-	int r = exec_bound(db, sql, &st);
+	int r = sql_exec(db, sql, "ti", import_id, chunk_no);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chunk_no);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(rc);
 	return sqlite3_changes(db) == 1 ? 0 : -ENOENT;
 }
 
@@ -338,7 +299,6 @@ int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no, int64_t
 		   int64_t keep, int64_t keep_bytes, int64_t rest_bytes, int64_t now)
 {
 	struct chunk c;
-	sqlite3_stmt *st = NULL;
 	int r;
 
 	if (new_no < 0 || new_no == chunk_no)
@@ -361,19 +321,9 @@ int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no, int64_t
 		goto out;
 	}
 	indices_to_blob(c.indices, keep, blob);
-	r = exec_bound(db, "UPDATE chunks SET state = 'queued', users = ?3, bytes = ?4, indices = ?5, "
-			   "updated_at = ?6 WHERE import_id = ?1 AND chunk_no = ?2", &st);
-	if (r == 0) {
-		sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, chunk_no);
-		sqlite3_bind_int64(st, 3, keep);
-		sqlite3_bind_int64(st, 4, keep_bytes);
-		sqlite3_bind_blob(st, 5, blob, (int)(keep * 4), SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, now);
-		int rc = sqlite3_step(st);
-		r = rc == SQLITE_DONE ? 0 : sql_err(rc);
-	}
-	sqlite3_finalize(st);
+	r = sql_exec(db, "UPDATE chunks SET state = 'queued', users = ?3, bytes = ?4, indices = ?5, "
+		     "updated_at = ?6 WHERE import_id = ?1 AND chunk_no = ?2",
+		     "tiiibi", import_id, chunk_no, keep, keep_bytes, (const void *)blob, (int)(keep * 4), now);
 	free(blob);
 	if (r < 0)
 		goto out;
@@ -389,20 +339,9 @@ int auth0_user_error_add_tx(sqlite3 *db, const char *import_id, int64_t chunk_no
 			    int64_t idx, const char *email, const char *user_id,
 			    const char *errors_json)
 {
-	sqlite3_stmt *st = NULL;
-	int r = exec_bound(db, "INSERT OR REPLACE INTO auth0_user_errors "
-			       "(import_id, idx, chunk_no, email, user_id, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, idx);
-	sqlite3_bind_int64(st, 3, chunk_no);
-	sqlite3_bind_text(st, 4, email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, user_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, errors_json ? errors_json : "[]", -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_err(rc);
+	return sql_exec(db, "INSERT OR REPLACE INTO auth0_user_errors "
+			"(import_id, idx, chunk_no, email, user_id, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+			"tiittt", import_id, idx, chunk_no, email, user_id, errors_json ? errors_json : "[]");
 }
 
 #define CHUNK_COLUMNS "c.import_id, c.chunk_no, c.state, c.users, c.bytes, coalesce(c.job_id, ''), " \
@@ -444,7 +383,7 @@ int chunk_load(sqlite3 *db, const char *import_id, int64_t chunk_no, struct chun
 {
 	sqlite3_stmt *st = NULL;
 	struct chunk c;
-	int r = exec_bound(db, "SELECT " CHUNK_COLUMNS ", c.indices FROM chunks c "
+	int r = sql_prepare(db, "SELECT " CHUNK_COLUMNS ", c.indices FROM chunks c "
 			       "WHERE import_id = ?1 AND chunk_no = ?2", &st);
 	if (r < 0)
 		return r;
@@ -478,7 +417,7 @@ int chunk_foreach_in_state(sqlite3 *db, enum chunk_state state, int limit,
 			   int (*fn)(const struct chunk *c, void *ctx), void *ctx)
 {
 	sqlite3_stmt *st = NULL;
-	int r = exec_bound(db, "SELECT " CHUNK_COLUMNS " FROM chunks c JOIN imports i ON i.id = c.import_id "
+	int r = sql_prepare(db, "SELECT " CHUNK_COLUMNS " FROM chunks c JOIN imports i ON i.id = c.import_id "
 			       "WHERE c.state = ?1 ORDER BY i.seq, c.chunk_no LIMIT ?2", &st);
 	if (r < 0)
 		return r;
@@ -501,7 +440,7 @@ out:
 int chunk_next_no(sqlite3 *db, const char *import_id, int64_t *ret_no)
 {
 	sqlite3_stmt *st = NULL;
-	int r = exec_bound(db, "SELECT coalesce(max(chunk_no), -1) + 1 FROM chunks WHERE import_id = ?1", &st);
+	int r = sql_prepare(db, "SELECT coalesce(max(chunk_no), -1) + 1 FROM chunks WHERE import_id = ?1", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
@@ -571,7 +510,7 @@ int auth0_user_errors_page(sqlite3 *db, const char *import_id, int64_t after_idx
 {
 	sqlite3_stmt *st = NULL;
 	int rows = 0, rc;
-	int r = exec_bound(db, "SELECT idx, email, user_id, errors FROM auth0_user_errors "
+	int r = sql_prepare(db, "SELECT idx, email, user_id, errors FROM auth0_user_errors "
 			       "WHERE import_id = ?1 AND idx > ?2 ORDER BY idx LIMIT ?3", &st);
 	if (r < 0)
 		return r;
@@ -597,7 +536,7 @@ int chunk_next_failed(sqlite3 *db, const char *import_id, int64_t after_no, stru
 	sqlite3_stmt *st = NULL;
 	int64_t no;
 	char *err = NULL;
-	int r = exec_bound(db, "SELECT chunk_no, last_error FROM chunks WHERE import_id = ?1 "
+	int r = sql_prepare(db, "SELECT chunk_no, last_error FROM chunks WHERE import_id = ?1 "
 			       "AND state = 'failed' AND chunk_no > ?2 ORDER BY chunk_no LIMIT 1", &st);
 	if (r < 0)
 		return r;

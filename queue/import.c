@@ -13,6 +13,7 @@
 #include "daemon/log.h"
 #include "queue/state_names.h"
 #include "queue/notifier.h"
+#include "queue/sql.h"
 
 static const char *const import_state_names[IMPORT_STATE_COUNT] = {
 	[IMPORT_VALIDATING] = "validating",
@@ -168,41 +169,12 @@ int import_id_generate(char out[IMPORT_ID_LEN + 1])
 	return 0;
 }
 
-static int sql_err(int rc)
-{
-	if (rc == SQLITE_CONSTRAINT)
-		return -EEXIST;
-	if (rc == SQLITE_NOMEM)
-		return -ENOMEM;
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return -EBUSY;
-	return -EIO;
-}
-
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret)
-{
-	int rc = sqlite3_prepare_v2(db, sql, -1, ret, NULL);
-	if (rc != SQLITE_OK) {
-		log_error("queue", "prepare failed: %s (%s)", sqlite3_errmsg(db), sql);
-		return sql_err(rc);
-	}
-	return 0;
-}
-
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 int import_insert_tx(sqlite3 *db, const char *id, const struct import_options *o,
 		     const char *idempotency_key, const char *body_sha256,
 		     int64_t upload_bytes, int64_t now)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db,
+	int r = sql_prepare(db,
 		"INSERT INTO imports (id, state, tenant, connection_id, upsert, send_completion_email, "
 		"external_id, on_invalid, unsupported_hash, strip_auth0_prefix, notify_url, dry_run, "
 		"max_errors, idempotency_key, body_sha256, created_at, updated_at, upload_bytes) "
@@ -215,18 +187,18 @@ int import_insert_tx(sqlite3 *db, const char *id, const struct import_options *o
 	sqlite3_bind_text(st, 3, o->connection_id ? o->connection_id : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 4, o->upsert);
 	sqlite3_bind_int(st, 5, o->send_completion_email);
-	bind_text_or_null(st, 6, o->external_id);
+	sql_bind_text_or_null(st, 6, o->external_id);
 	sqlite3_bind_text(st, 7, o->on_invalid ? o->on_invalid : "reject", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, o->unsupported_hash ? o->unsupported_hash : "reject", -1, SQLITE_STATIC);
 	if (o->strip_auth0_prefix < 0)
 		sqlite3_bind_null(st, 9);
 	else
 		sqlite3_bind_int(st, 9, o->strip_auth0_prefix);
-	bind_text_or_null(st, 10, o->notify_url);
+	sql_bind_text_or_null(st, 10, o->notify_url);
 	sqlite3_bind_int(st, 11, o->dry_run);
 	sqlite3_bind_int64(st, 12, o->max_errors);
-	bind_text_or_null(st, 13, idempotency_key);
-	bind_text_or_null(st, 14, body_sha256);
+	sql_bind_text_or_null(st, 13, idempotency_key);
+	sql_bind_text_or_null(st, 14, body_sha256);
 	sqlite3_bind_int64(st, 15, now);
 	sqlite3_bind_int64(st, 16, upload_bytes);
 	int rc = sqlite3_step(st);
@@ -240,7 +212,7 @@ int import_insert_tx(sqlite3 *db, const char *id, const struct import_options *o
 static int import_get_state(sqlite3 *db, const char *id, enum import_state *ret, bool *ret_has_error)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "SELECT state, error IS NOT NULL FROM imports WHERE id = ?1", &st);
+	int r = sql_prepare(db, "SELECT state, error IS NOT NULL FROM imports WHERE id = ?1", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -260,7 +232,6 @@ int import_set_state_tx(sqlite3 *db, const char *id, enum import_state to, int64
 			enum import_state *ret_from)
 {
 	enum import_state from;
-	sqlite3_stmt *st = NULL;
 	int r = import_get_state(db, id, &from, NULL);
 	if (r < 0)
 		return r;
@@ -271,18 +242,11 @@ int import_set_state_tx(sqlite3 *db, const char *id, enum import_state to, int64
 	}
 	if (!import_transition_allowed(from, to))
 		return -EPERM;
-	r = prepare(db, "UPDATE imports SET state = ?2, updated_at = ?3, "
-			"finished_at = CASE WHEN ?4 THEN ?3 ELSE NULL END WHERE id = ?1", &st);
+	r = sql_exec(db, "UPDATE imports SET state = ?2, updated_at = ?3, "
+		     "finished_at = CASE WHEN ?4 THEN ?3 ELSE NULL END WHERE id = ?1",
+		     "ttii", id, import_state_name(to), now, (int64_t)import_state_terminal(to));
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, import_state_name(to), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int(st, 4, import_state_terminal(to));
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(rc);
 	log_info("queue", "import %s: %s -> %s", id, import_state_name(from), import_state_name(to));
 	/* Entry action of a terminal state: the notify_url delivery, due at
 	 * once, committed with the change (queue/notifier.h). */
@@ -297,7 +261,7 @@ static int import_totals(sqlite3 *db, const char *id, enum import_state *ret_sta
 			 int64_t *ret_total, int64_t *ret_invalid, bool *ret_has_error)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "SELECT state, users_total, users_invalid, error IS NOT NULL "
+	int r = sql_prepare(db, "SELECT state, users_total, users_invalid, error IS NOT NULL "
 			    "FROM imports WHERE id = ?1", &st);
 	if (r < 0)
 		return r;
@@ -319,7 +283,7 @@ static int chunk_agg_load(sqlite3 *db, const char *id, struct import_chunk_agg *
 {
 	sqlite3_stmt *st = NULL;
 	memset(agg, 0, sizeof(*agg));
-	int r = prepare(db, "SELECT state, count(*), sum(users), sum(summary_inserted), "
+	int r = sql_prepare(db, "SELECT state, count(*), sum(users), sum(summary_inserted), "
 			    "sum(summary_updated), sum(summary_failed), sum(assumed) "
 			    "FROM chunks WHERE import_id = ?1 GROUP BY state", &st);
 	if (r < 0)
@@ -393,40 +357,20 @@ int import_refresh_tx(sqlite3 *db, const char *id, int64_t now, enum import_stat
 int import_progress_tx(sqlite3 *db, const char *id, int64_t validated_bytes,
 		       int64_t users_seen, int64_t users_invalid, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "UPDATE imports SET validated_bytes = ?2, users_total = ?3, "
-			    "users_invalid = ?4, updated_at = ?5 WHERE id = ?1 AND state = 'validating'", &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, validated_bytes);
-	sqlite3_bind_int64(st, 3, users_seen);
-	sqlite3_bind_int64(st, 4, users_invalid);
-	sqlite3_bind_int64(st, 5, now);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_err(rc);
+	return sql_exec(db, "UPDATE imports SET validated_bytes = ?2, users_total = ?3, "
+			"users_invalid = ?4, updated_at = ?5 WHERE id = ?1 AND state = 'validating'",
+			"tiiii", id, validated_bytes, users_seen, users_invalid, now);
 }
 
 int import_finish_validation_tx(sqlite3 *db, const char *id, enum import_state to,
 				int64_t users_total, int64_t users_invalid,
 				int64_t warnings_total, const char *error_json, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "UPDATE imports SET users_total = ?2, users_invalid = ?3, warnings_total = ?4, "
-			    "error = ?5, validated_bytes = upload_bytes, updated_at = ?6 WHERE id = ?1", &st);
+	int r = sql_exec(db, "UPDATE imports SET users_total = ?2, users_invalid = ?3, warnings_total = ?4, "
+			 "error = ?5, validated_bytes = upload_bytes, updated_at = ?6 WHERE id = ?1",
+			 "tiiiti", id, users_total, users_invalid, warnings_total, error_json, now);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, users_total);
-	sqlite3_bind_int64(st, 3, users_invalid);
-	sqlite3_bind_int64(st, 4, warnings_total);
-	bind_text_or_null(st, 5, error_json);
-	sqlite3_bind_int64(st, 6, now);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(rc);
 	if (sqlite3_changes(db) != 1)
 		return -ENOENT;
 	r = import_set_state_tx(db, id, to, now, NULL);
@@ -444,17 +388,11 @@ int import_finish_validation_tx(sqlite3 *db, const char *id, enum import_state t
  * like the jobs already there are followed. */
 static int cancel_queued_chunks(sqlite3 *db, const char *id, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
-			    "WHERE import_id = ?1 AND state = 'queued' AND resubmitted = 0", &st);
+	int r = sql_exec(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
+			 "WHERE import_id = ?1 AND state = 'queued' AND resubmitted = 0",
+			 "ti", id, now);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(rc);
 	int n = sqlite3_changes(db);
 	if (n > 0)
 		log_info("queue", "import %s: %d queued chunks -> cancelled", id, n);
@@ -463,7 +401,6 @@ static int cancel_queued_chunks(sqlite3 *db, const char *id, int64_t now)
 
 int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
 	enum import_state from;
 	int r = import_get_state(db, id, &from, NULL);
 	if (r < 0)
@@ -472,15 +409,10 @@ int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t 
 		return 1;
 	if (!import_transition_allowed(from, IMPORT_FAILED))
 		return -EPERM;
-	r = prepare(db, "UPDATE imports SET error = ?2 WHERE id = ?1", &st);
+	r = sql_exec(db, "UPDATE imports SET error = ?2 WHERE id = ?1", "tt", id,
+		     error_json ? error_json : "{}");
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	bind_text_or_null(st, 2, error_json ? error_json : "{}");
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(rc);
 	r = cancel_queued_chunks(db, id, now);
 	if (r < 0)
 		return r;
@@ -530,7 +462,7 @@ int import_retry_tx(sqlite3 *db, const char *id, int64_t now, int64_t *ret_chunk
 		return r;
 	if ((from != IMPORT_FAILED && from != IMPORT_COMPLETED_WITH_ERRORS) || has_error)
 		return -EPERM;
-	r = prepare(db, "SELECT count(*), coalesce(sum(users), 0) FROM chunks "
+	r = sql_prepare(db, "SELECT count(*), coalesce(sum(users), 0) FROM chunks "
 			"WHERE import_id = ?1 AND state = 'failed' AND retryable = 1", &st);
 	if (r < 0)
 		return r;
@@ -545,7 +477,7 @@ int import_retry_tx(sqlite3 *db, const char *id, int64_t now, int64_t *ret_chunk
 	/* The import first, so that the chunks' refreshes keep it queued. */
 	if ((r = import_set_state_tx(db, id, IMPORT_QUEUED, now, NULL)) < 0)
 		return r;
-	r = prepare(db, "SELECT chunk_no FROM chunks WHERE import_id = ?1 AND state = 'failed' "
+	r = sql_prepare(db, "SELECT chunk_no FROM chunks WHERE import_id = ?1 AND state = 'failed' "
 			"AND retryable = 1 ORDER BY chunk_no", &st);
 	if (r < 0)
 		return r;
@@ -609,7 +541,7 @@ static void import_row_from(sqlite3_stmt *st, struct import_row *r)
 int import_load(sqlite3 *db, const char *id, struct import_row *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "SELECT " IMPORT_ROW_COLUMNS " FROM imports WHERE id = ?1", &st);
+	int r = sql_prepare(db, "SELECT " IMPORT_ROW_COLUMNS " FROM imports WHERE id = ?1", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -626,7 +558,7 @@ int import_find_by_idempotency_key(sqlite3 *db, const char *key, int64_t since,
 				   struct import_row *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "SELECT " IMPORT_ROW_COLUMNS " FROM imports WHERE idempotency_key = ?1 "
+	int r = sql_prepare(db, "SELECT " IMPORT_ROW_COLUMNS " FROM imports WHERE idempotency_key = ?1 "
 			    "AND created_at >= ?2 ORDER BY seq DESC LIMIT 1", &st);
 	if (r < 0)
 		return r;
@@ -645,7 +577,7 @@ int import_foreach_in_state(sqlite3 *db, enum import_state state,
 			    int (*fn)(const struct import_row *row, void *ctx), void *ctx)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "SELECT " IMPORT_ROW_COLUMNS " FROM imports WHERE state = ?1 ORDER BY seq", &st);
+	int r = sql_prepare(db, "SELECT " IMPORT_ROW_COLUMNS " FROM imports WHERE state = ?1 ORDER BY seq", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, import_state_name(state), -1, SQLITE_STATIC);
@@ -716,7 +648,7 @@ static json_object *job_from_row(sqlite3_stmt *st)
 static int jobs_json(sqlite3 *db, const char *id, json_object *jobs)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "SELECT " JOB_COLUMNS " FROM chunks WHERE import_id = ?1 AND job_id IS NOT NULL "
+	int r = sql_prepare(db, "SELECT " JOB_COLUMNS " FROM chunks WHERE import_id = ?1 AND job_id IS NOT NULL "
 			    "ORDER BY submitted_at DESC, chunk_no DESC LIMIT ?2", &st);
 	if (r < 0)
 		return r;
@@ -741,7 +673,7 @@ int import_jobs_json(sqlite3 *db, const char *id, int64_t cursor, int limit, jso
 	r = import_load(db, id, &row);
 	if (r < 0)
 		return r;
-	r = prepare(db, "SELECT " JOB_COLUMNS " FROM chunks WHERE import_id = ?1 AND job_id IS NOT NULL "
+	r = sql_prepare(db, "SELECT " JOB_COLUMNS " FROM chunks WHERE import_id = ?1 AND job_id IS NOT NULL "
 			"AND chunk_no > ?2 ORDER BY chunk_no LIMIT ?3", &st);
 	if (r < 0)
 		return r;
@@ -780,7 +712,7 @@ static int64_t first_submitted_at(sqlite3 *db, const char *id)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t t = 0;
-	if (prepare(db, "SELECT coalesce(min(submitted_at), 0) FROM chunks WHERE import_id = ?1", &st) < 0)
+	if (sql_prepare(db, "SELECT coalesce(min(submitted_at), 0) FROM chunks WHERE import_id = ?1", &st) < 0)
 		return 0;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -909,7 +841,7 @@ static int import_json_from_row(sqlite3 *db, sqlite3_stmt *st, bool with_jobs, i
 int import_json(sqlite3 *db, const char *id, bool with_jobs, int64_t now, json_object **ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prepare(db, "SELECT " IMPORT_JSON_COLUMNS " FROM imports WHERE id = ?1", &st);
+	int r = sql_prepare(db, "SELECT " IMPORT_JSON_COLUMNS " FROM imports WHERE id = ?1", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -930,13 +862,13 @@ int import_list_json(sqlite3 *db, const char *state, const char *external_id,
 	int64_t last_seq = 0;
 	int n = 0, r;
 
-	r = prepare(db, "SELECT " IMPORT_JSON_COLUMNS " FROM imports WHERE (?1 IS NULL OR state = ?1) "
+	r = sql_prepare(db, "SELECT " IMPORT_JSON_COLUMNS " FROM imports WHERE (?1 IS NULL OR state = ?1) "
 			"AND (?2 IS NULL OR external_id = ?2) AND (?3 <= 0 OR seq < ?3) "
 			"ORDER BY seq DESC LIMIT ?4", &st);
 	if (r < 0)
 		return r;
-	bind_text_or_null(st, 1, state);
-	bind_text_or_null(st, 2, external_id);
+	sql_bind_text_or_null(st, 1, state);
+	sql_bind_text_or_null(st, 2, external_id);
 	sqlite3_bind_int64(st, 3, cursor);
 	sqlite3_bind_int(st, 4, limit + 1);
 	o = json_object_new_object();
@@ -986,7 +918,7 @@ int import_totals_load(sqlite3 *db, int64_t ret_by_state[IMPORT_STATE_COUNT],
 	struct import_chunk_agg agg;
 	int rc, r;
 
-	r = prepare(db, "SELECT state, count(*), sum(users_total), sum(users_invalid) FROM imports "
+	r = sql_prepare(db, "SELECT state, count(*), sum(users_total), sum(users_invalid) FROM imports "
 			"GROUP BY state", &st);
 	if (r < 0)
 		return r;
@@ -1005,7 +937,7 @@ int import_totals_load(sqlite3 *db, int64_t ret_by_state[IMPORT_STATE_COUNT],
 		return sql_err(rc);
 
 	memset(&agg, 0, sizeof(agg));
-	r = prepare(db, "SELECT state, count(*), sum(users), sum(summary_inserted), sum(summary_updated), "
+	r = sql_prepare(db, "SELECT state, count(*), sum(users), sum(summary_inserted), sum(summary_updated), "
 			"sum(summary_failed), sum(assumed) FROM chunks GROUP BY state", &st);
 	if (r < 0)
 		return r;

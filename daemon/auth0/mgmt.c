@@ -1,6 +1,8 @@
 /* mgmt — Auth0 Management API calls (see mgmt.h). */
 #include "daemon/auth0/mgmt.h"
 
+#include "daemon/auth0/conn.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +28,7 @@ struct a0_client {
 	struct uvcurl *uc;
 	struct a0_token *token;
 	char *base_url;
-	char *ca_file;
-	long connect_timeout_ms, timeout_ms;
-	a0_clock_fn now_ms;
-	void *clock_arg;
+	struct a0_conn conn;
 	a0_observer_fn observer;
 	void *observer_arg;
 	struct a0_call *calls;
@@ -57,7 +56,7 @@ struct a0_call {
 
 static int64_t client_now(const struct a0_client *c)
 {
-	return c->now_ms(c->clock_arg);
+	return a0_conn_now(&c->conn);
 }
 
 int a0_client_new(struct uvcurl *uc, const struct a0_client_config *cfg, struct a0_client **ret)
@@ -68,13 +67,10 @@ int a0_client_new(struct uvcurl *uc, const struct a0_client_config *cfg, struct 
 	if (!c)
 		return -ENOMEM;
 	c->uc = uc;
-	c->now_ms = cfg->now_ms ? cfg->now_ms : a0_clock_realtime_ms;
-	c->clock_arg = cfg->clock_arg;
-	c->connect_timeout_ms = cfg->connect_timeout_ms;
-	c->timeout_ms = cfg->timeout_ms;
+	int r = a0_conn_init(&c->conn, cfg->ca_file, cfg->connect_timeout_ms, cfg->timeout_ms,
+			     cfg->now_ms, cfg->clock_arg);
 	c->base_url = strdup(cfg->base_url);
-	c->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
-	if (!c->base_url || (cfg->ca_file && !c->ca_file)) {
+	if (r < 0 || !c->base_url) {
 		a0_client_free(c);
 		return -ENOMEM;
 	}
@@ -89,10 +85,10 @@ int a0_client_new(struct uvcurl *uc, const struct a0_client_config *cfg, struct 
 		.ca_file = cfg->ca_file,
 		.connect_timeout_ms = cfg->connect_timeout_ms,
 		.timeout_ms = cfg->timeout_ms,
-		.now_ms = c->now_ms,
-		.clock_arg = c->clock_arg,
+		.now_ms = c->conn.now_ms,
+		.clock_arg = c->conn.clock_arg,
 	};
-	int r = a0_token_new(uc, &tc, &c->token);
+	r = a0_token_new(uc, &tc, &c->token);
 	if (r < 0) {
 		a0_client_free(c);
 		return r;
@@ -134,7 +130,7 @@ void a0_client_free(struct a0_client *c)
 		call_free(c->calls);
 	a0_token_free(c->token);
 	free(c->base_url);
-	free(c->ca_file);
+	a0_conn_done(&c->conn);
 	free(c);
 }
 
@@ -498,12 +494,10 @@ static int call_send(struct a0_call *call, const char *bearer)
 		.method = "GET",
 		.url = call->url,
 		.headers = hdrs,
-		.connect_timeout_ms = c->connect_timeout_ms,
-		.timeout_ms = c->timeout_ms,
 		.max_body = JOB_MAX_BODY,
 		.body_fd = -1,
-		.ca_file = c->ca_file,
 	};
+	a0_conn_request_opts(&c->conn, &o);
 	call->request_bytes = 0;
 	switch (call->kind) {
 	case A0_CALL_IMPORT:

@@ -1,6 +1,8 @@
 /* token — client-credentials grant, cached, single-flight (see token.h). */
 #include "daemon/auth0/token.h"
 
+#include "daemon/auth0/conn.h"
+
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -24,10 +26,7 @@ struct a0_token {
 	char *audience;
 	char *client_id;
 	char *client_secret;
-	char *ca_file;
-	long connect_timeout_ms, timeout_ms;
-	a0_clock_fn now_ms;
-	void *clock_arg;
+	struct a0_conn conn;
 
 	char *header;          /* "Authorization: Bearer …" or NULL */
 	int64_t obtained_ms;   /* when the grant was asked for */
@@ -58,7 +57,7 @@ static void wipe_free(char *s)
 
 static int64_t now_of(const struct a0_token *t)
 {
-	return t->now_ms(t->clock_arg);
+	return a0_conn_now(&t->conn);
 }
 
 int a0_token_new(struct uvcurl *uc, const struct a0_token_config *cfg, struct a0_token **ret)
@@ -69,10 +68,8 @@ int a0_token_new(struct uvcurl *uc, const struct a0_token_config *cfg, struct a0
 	if (!t)
 		return -ENOMEM;
 	t->uc = uc;
-	t->now_ms = cfg->now_ms ? cfg->now_ms : a0_clock_realtime_ms;
-	t->clock_arg = cfg->clock_arg;
-	t->connect_timeout_ms = cfg->connect_timeout_ms;
-	t->timeout_ms = cfg->timeout_ms;
+	int r = a0_conn_init(&t->conn, cfg->ca_file, cfg->connect_timeout_ms, cfg->timeout_ms,
+			     cfg->now_ms, cfg->clock_arg);
 	if (asprintf(&t->token_url, "%s/oauth/token", cfg->base_url) < 0)
 		t->token_url = NULL;
 	if (cfg->audience && cfg->audience[0])
@@ -81,9 +78,7 @@ int a0_token_new(struct uvcurl *uc, const struct a0_token_config *cfg, struct a0
 		t->audience = NULL;
 	t->client_id = strdup(cfg->client_id);
 	t->client_secret = strdup(cfg->client_secret);
-	t->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
-	if (!t->token_url || !t->audience || !t->client_id || !t->client_secret ||
-	    (cfg->ca_file && !t->ca_file)) {
+	if (r < 0 || !t->token_url || !t->audience || !t->client_id || !t->client_secret) {
 		a0_token_free(t);
 		return -ENOMEM;
 	}
@@ -107,7 +102,7 @@ void a0_token_free(struct a0_token *t)
 	free(t->client_id);
 	wipe_free(t->client_secret);
 	wipe_free(t->header);
-	free(t->ca_file);
+	a0_conn_done(&t->conn);
 	free(t);
 }
 
@@ -276,12 +271,10 @@ static int grant_start(struct a0_token *t)
 		.headers = hdrs,
 		.body = body,
 		.body_len = blen,
-		.connect_timeout_ms = t->connect_timeout_ms,
-		.timeout_ms = t->timeout_ms,
 		.max_body = 64 * 1024,
 		.body_fd = -1,
-		.ca_file = t->ca_file,
 	};
+	a0_conn_request_opts(&t->conn, &opts);
 	t->req_sent_ms = now_of(t);
 	int r = uvcurl_request_start(t->uc, &opts, grant_done, t, &t->req);
 	explicit_bzero((char *)body, blen);

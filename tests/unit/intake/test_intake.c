@@ -17,15 +17,15 @@
 #include "queue/import.h"
 #include "queue/intake.h"
 #include "queue/store.h"
+#include "tests/unit/common/tmpdir.h"
 
-static char base[64];
+static char base[TMPDIR_MAX];
 static char dir[128];
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(base, sizeof(base), "/tmp/importd-test-intake-XXXXXX");
-	assert_non_null(mkdtemp(base));
+	assert_int_equal(tmpdir_make("intake", base, sizeof(base)), 0);
 	snprintf(dir, sizeof(dir), "%s/state", base);
 	return 0;
 }
@@ -33,9 +33,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[160];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tmpdir_remove(base), 0);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* store: state dir and lock, migrations and version refusal, the writer
  * thread's commit/rollback and done callbacks on the loop. */
 #include "queue/store.h"
+#include "tests/unit/common/tmpdir.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,15 +17,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char base[64];
+static char base[TMPDIR_MAX];
 static char dir[128];
 static char err[512];
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(base, sizeof(base), "/tmp/importd-test-store-XXXXXX");
-	assert_non_null(mkdtemp(base));
+	assert_int_equal(tmpdir_make("store", base, sizeof(base)), 0);
 	snprintf(dir, sizeof(dir), "%s/state", base);
 	return 0;
 }
@@ -32,9 +32,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[160];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tmpdir_remove(base), 0);
 	return 0;
 }
 
