@@ -869,6 +869,8 @@ json_object *tenant_job_admin_json(struct tenant *t, const struct job *j, int64_
 	}
 	sbx_iso8601(j->end_ms, when, sizeof(when));
 	json_object_object_add(o, "ends_at", json_object_new_string(when));
+	json_object_object_add(o, "created_ms", json_object_new_int64(j->created_ms));
+	json_object_object_add(o, "ends_ms", json_object_new_int64(j->end_ms));
 	return o;
 }
 
