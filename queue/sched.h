@@ -59,6 +59,10 @@
 /* Polls are never closer than this, nor further apart than the max. */
 #define SCHED_POLL_MIN_MS 100
 #define SCHED_POLL_MAX_MS 30000
+/* A poll aimed at a job's expected end goes this much after it: a poll that
+ * comes a little late costs this much, one that comes early a whole extra
+ * request and round trip. */
+#define SCHED_POLL_MARGIN_MS 15
 /* Before any job of the tenant was observed: the first poll this soon. */
 #define SCHED_FIRST_POLL_MS 1000
 /* Bucket refill rate assumed before it is learned (Auth0's lowest tier). */
