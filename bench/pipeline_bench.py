@@ -207,7 +207,9 @@ def main():
 
             def run_wrk():
                 time.sleep(a.wrk_after)
+                c0 = proc_cpu_seconds(pid)
                 wrk.update(wrk_latency(url, a.wrk_seconds))
+                wrk["daemon_cpu_seconds_during_wrk"] = round(proc_cpu_seconds(pid) - c0, 2)
             th = threading.Thread(target=run_wrk, daemon=True)
             th.start()
         rss_peak_run = 0

@@ -42,6 +42,7 @@ struct sched_item {
 	int64_t poll_sent_at;   /* when the poll in flight was handed out */
 	int64_t predicted_end;  /* from the last "running" answer's progress, 0: none */
 	int64_t poll_interval;
+	unsigned near_end_polls; /* polls sent closer than SCHED_POLL_MIN_MS */
 	struct sched_item *prev, *next; /* import queue (QUEUED) or tenant jobs */
 };
 
@@ -743,6 +744,7 @@ void sched_poll_running(struct sched_item *it, int64_t now, int percentage_done,
 	if (t->ms_per_user > 0)
 		expected = it->submitted_at + (int64_t)(t->ms_per_user * (double)it->users);
 	it->predicted_end = 0;
+	int64_t floor_ms = SCHED_POLL_MIN_MS;
 	if (percentage_done > 0 && percentage_done < 100) {
 		/* Finer than time_left_seconds (whole seconds, rounded up), which
 		 * still bounds it. The percentage is rounded down and counted
@@ -755,6 +757,13 @@ void sched_poll_running(struct sched_item *it, int64_t now, int percentage_done,
 			rem = min64(rem, (int64_t)time_left_s * 1000);
 		it->predicted_end = at + rem;
 		next = at + min64(rem + SCHED_POLL_MARGIN_MS, estimate_max);
+		/* A poll that came just before the end: the next one right
+		 * after it, not a whole minimum interval later (twice per job
+		 * at most, should a job stall at 99 %). */
+		if (next < now + SCHED_POLL_MIN_MS && it->near_end_polls < SCHED_NEAR_END_POLLS) {
+			it->near_end_polls++;
+			floor_ms = SCHED_POLL_MARGIN_MS;
+		}
 	} else if (time_left_s >= 0) {
 		next = now + min64((int64_t)time_left_s * 1000, estimate_max);
 	} else if (expected > now + SCHED_POLL_MIN_MS) {
@@ -765,8 +774,8 @@ void sched_poll_running(struct sched_item *it, int64_t now, int percentage_done,
 			it->poll_interval = SCHED_POLL_MAX_MS;
 		next = now + it->poll_interval;
 	}
-	if (next < now + SCHED_POLL_MIN_MS)
-		next = now + SCHED_POLL_MIN_MS;
+	if (next < now + floor_ms)
+		next = now + floor_ms;
 	it->next_poll = next;
 }
 

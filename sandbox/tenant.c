@@ -682,12 +682,11 @@ static void process_import(struct tenant *t, struct job *j, int64_t now)
 					"The user already exist and upsert parameter is false"));
 			continue;
 		}
-		json_object *copy = NULL;
-		if (json_object_deep_copy(user, &copy, NULL) == 0 && user_insert(t, c, copy, now, false))
+		/* the parsed array is dropped below: the store takes the user itself */
+		if (user_insert(t, c, user, now, false))
 			j->inserted++;
 		else
 			add_failure(j, user, one_error("INVALID_FORMAT", "Internal error storing user"));
-		json_object_put(copy);
 	}
 	free(errs_of);
 	json_object_put(arr);

@@ -420,6 +420,31 @@ static void test_poll_end_learned_from_progress(void **state)
 	assert_true(mpu < 2.0 && mpu > 1.95);
 }
 
+/* A poll just before the end is followed by one just after it, not a whole
+ * minimum interval later; only twice per job (a job stuck at 99 %). */
+static void test_poll_near_end(void **state)
+{
+	struct fix *f = *state;
+	struct sched_item *it;
+	sched_item_queue(f->imp, 0, 1000, NULL, &it);
+	roomy(f->t, T0);
+	struct sched_action a = next(f, T0, NULL);
+	sched_submitted(it, T0);
+	int64_t now = T0 + 1990;
+	for (int i = 0; i < 3; i++) {
+		roomy(f->t, now);
+		a = next(f, now, NULL);
+		assert_int_equal(a.kind, SCHED_DO_POLL);
+		sched_poll_running(it, now, 99, 1);
+		int64_t rem = (now - T0) / 99;
+		int64_t want = now + rem + SCHED_POLL_MARGIN_MS;
+		if (i == 2)
+			want = now + SCHED_POLL_MIN_MS;
+		assert_int_equal(sched_item_next_poll(it), want);
+		now = sched_item_next_poll(it);
+	}
+}
+
 static void test_poll_never_faster_than_bucket(void **state)
 {
 	struct fix *f = *state;
@@ -555,6 +580,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_too_many_jobs_lowers_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_timing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_end_learned_from_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_near_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_never_faster_than_bucket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire_after_two_hours, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recovered_job_polled_not_submitted, setup, teardown),
