@@ -155,7 +155,9 @@ void sched_observe(struct sched_tenant *t, int64_t now, const struct ratelimit_i
 		   int64_t wait_until);
 
 /* Outcomes of SCHED_DO_SUBMIT. */
-void sched_submitted(struct sched_item *it, int64_t now);           /* job created */
+/* Job created; `now` may be when the request was sent (the job's clock, which
+ * its polls are timed from, started no earlier). */
+void sched_submitted(struct sched_item *it, int64_t now);
 void sched_submit_too_many_jobs(struct sched_item *it, int64_t now);
 /* Back to waiting (rate-limit 429 already given to sched_observe). */
 void sched_requeue(struct sched_item *it, int64_t now);
