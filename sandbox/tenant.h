@@ -9,10 +9,12 @@
  *
  * Jobs run from their creation: an import of N users takes
  * N x ms_per_user; its effect on the user store is applied when that time
- * has passed, lazily, by tenant_advance(now), which every request calls
- * first. Jobs complete in the order of their end times, so the store is the
- * same whenever it is looked at. Job data is dropped `retention` seconds
- * after creation.
+ * has passed by tenant_advance(now), which every request calls first and the
+ * tenant's thread calls at each job's end (so that a request coming then does
+ * not pay for the work; that thread also prepares each import's users off
+ * the lock as soon as it is created). Jobs complete in the order of their end
+ * times, so the store is the same whenever it is looked at. Job data is
+ * dropped `retention` seconds after creation.
  */
 #pragma once
 
