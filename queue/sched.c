@@ -40,6 +40,7 @@ struct sched_item {
 	int64_t next_poll;
 	int64_t last_running_at;
 	int64_t poll_sent_at;   /* when the poll in flight was handed out */
+	int64_t poll_planned;   /* when it was due (it may leave later) */
 	int64_t predicted_end;  /* from the last "running" answer's progress, 0: none */
 	int64_t poll_interval;
 	unsigned near_end_polls; /* polls sent closer than SCHED_POLL_MIN_MS */
@@ -536,8 +537,10 @@ static void take(struct sched_tenant *t, struct sched_item *it, enum sched_actio
 {
 	it->inflight = true;
 	it->inflight_kind = kind;
-	if (kind == SCHED_DO_POLL)
+	if (kind == SCHED_DO_POLL) {
 		it->poll_sent_at = now;
+		it->poll_planned = it->next_poll;
+	}
 	if (kind != SCHED_DO_EXPIRE)
 		bucket_take(&t->b, now);
 	if (kind == SCHED_DO_SUBMIT)
@@ -797,8 +800,10 @@ void sched_poll_ended(struct sched_item *it, int64_t now, bool fetch_errors)
 	else if (!it->last_running_at && t->ms_per_user > 0)
 		/* The first poll, aimed just after the estimate, found it ended:
 		 * keep the estimate, nudged down a little so that a job getting
-		 * faster is noticed (a poll that comes early says by how much). */
-		ended = (double)max64(from, to - 2 * SCHED_POLL_MARGIN_MS);
+		 * faster is noticed (a poll that comes early says by how much).
+		 * From when the poll was due, not sent: a poll held up (a busy
+		 * loop, the bucket) must not make every later one late. */
+		ended = (double)max64(from, min64(to, it->poll_planned) - 2 * SCHED_POLL_MARGIN_MS);
 	double dur = ended - (double)it->submitted_at;
 	if (it->users > 0 && dur > 0) {
 		/* Weighted by users, so small jobs' fixed costs do not dominate. */

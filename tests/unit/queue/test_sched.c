@@ -418,6 +418,19 @@ static void test_poll_end_learned_from_progress(void **state)
 	sched_poll_ended(it2, at, false);
 	double mpu = sched_tenant_ms_per_user(f->t);
 	assert_true(mpu < 2.0 && mpu > 1.95);
+	/* A poll that leaves 300 ms after it was due (a busy loop) and finds
+	 * the job ended does not make the estimate grow. */
+	struct sched_item *it3;
+	sched_item_queue(f->imp, 2, 500, NULL, &it3);
+	a = next(f, at, NULL);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
+	sched_submitted(it3, at);
+	int64_t late = sched_item_next_poll(it3) + 300;
+	roomy(f->t, late);
+	a = next(f, late, NULL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
+	sched_poll_ended(it3, late, false);
+	assert_true(sched_tenant_ms_per_user(f->t) < mpu);
 }
 
 /* A poll just before the end is followed by one just after it, not a whole
