@@ -21,6 +21,7 @@
 #include "daemon/metrics.h"
 #include "queue/import.h"
 #include "queue/intake.h"
+#include "queue/notifier.h"
 #include "queue/store.h"
 #include "queue/undo.h"
 
@@ -193,7 +194,8 @@ static int answer_outcome(struct h_imports *h, struct api_request *req, const ch
 		json_object_put(o);
 		if (import_load(store_reader(h->store), id, &row) < 0 ||
 		    intake_problems_path(store_state_dir(h->store), id, path, sizeof(path)) < 0 ||
-		    intake_read_problems(path, row.max_errors, &errors, &warnings, &truncated) < 0)
+		    intake_read_problems(path, row.max_errors, row.users_invalid, row.warnings_total, &errors,
+					 &warnings, &truncated) < 0)
 			return api_respond_problem(req, 500, "internal", "cannot read the problems of %s", id);
 		r = answer_invalid(h, req, id, row.users_invalid, errors, truncated, warnings,
 				   row.warnings_total);
@@ -416,40 +418,6 @@ static bool printable(const char *s, size_t max)
 	return true;
 }
 
-/* notify_url: http(s) to a host notify_allowed_hosts (or loopback) allows. */
-static bool notify_url_ok(const struct config *cfg, const char *url)
-{
-	const char *p;
-	char host[256];
-	size_t n = 0;
-
-	if (strncmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		p = url + 8;
-	else
-		return false;
-	if (*p == '[') {
-		p++;
-		while (*p && *p != ']' && n < sizeof(host) - 1)
-			host[n++] = *p++;
-		if (*p != ']')
-			return false;
-	} else {
-		while (*p && *p != ':' && *p != '/' && *p != '?' && n < sizeof(host) - 1)
-			host[n++] = *p++;
-	}
-	host[n] = '\0';
-	if (n == 0 || !printable(url, 2048))
-		return false;
-	if (config_host_is_loopback(host))
-		return true;
-	for (size_t i = 0; cfg && i < cfg->n_notify_allowed_hosts; i++)
-		if (strcasecmp(cfg->notify_allowed_hosts[i], host) == 0)
-			return true;
-	return false;
-}
-
 static char *keep(struct create *c, const char *s)
 {
 	if (!s)
@@ -471,13 +439,6 @@ static int create_parse(struct create *c, struct api_request *req, struct upload
 	uint64_t n;
 	bool b;
 
-	const char *ct = api_request_header(req, "Content-Type");
-	if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0)
-		return api_respond_problem(req, 400, "bad-field",
-					   "a users file sent as the body needs its own Content-Type "
-					   "(curl --data-binary sends application/x-www-form-urlencoded: "
-					   "add -H 'Content-Type: application/json'), or send it with -F users=@FILE"),
-		       -EINVAL;
 	if ((v = upload_unknown_field(u)))
 		return api_respond_problem(req, 400, "bad-field", "unknown field '%.64s'", v), -EINVAL;
 	const char *ctype = api_request_header(req, "Content-Type");
@@ -549,9 +510,10 @@ static int create_parse(struct create *c, struct api_request *req, struct upload
 		       -EINVAL;
 	c->opts.external_id = keep(c, v);
 	v = upload_field(u, UPLOAD_NOTIFY_URL);
-	if (v && !notify_url_ok(cfg, v))
+	if (v && !notifier_url_allowed(cfg, v))
 		return api_respond_problem(req, 400, "bad-field",
-					   "notify_url must be an http(s) URL to a host notify_allowed_hosts allows"),
+					   "notify_url must be an http(s) URL without user information to a host "
+					   "notify_allowed_hosts allows (by default loopback only)"),
 		       -EINVAL;
 	c->opts.notify_url = keep(c, v);
 
@@ -576,6 +538,40 @@ static int create_parse(struct create *c, struct api_request *req, struct upload
 	return 0;
 }
 
+static void add_str_or_null(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+/* Folds the normalised options into the upload's digest, so an
+ * Idempotency-Key repeat with the same file but another connection,
+ * tenant, upsert, ... is a different body (409), not a replay. `wait`
+ * only changes when the answer comes, so it is left out. */
+static int create_hash_options(struct create *c, struct upload *u)
+{
+	const struct import_options *o = &c->opts;
+	json_object *j = json_object_new_object();
+	if (!j)
+		return -ENOMEM;
+	add_str_or_null(j, "connection_id", o->connection_id);
+	add_str_or_null(j, "tenant", o->tenant);
+	json_object_object_add(j, "upsert", json_object_new_boolean(o->upsert));
+	json_object_object_add(j, "send_completion_email", json_object_new_boolean(o->send_completion_email));
+	add_str_or_null(j, "external_id", o->external_id);
+	add_str_or_null(j, "on_invalid", o->on_invalid);
+	add_str_or_null(j, "unsupported_hash", o->unsupported_hash);
+	json_object_object_add(j, "strip_auth0_prefix",
+			       o->strip_auth0_prefix < 0 ? NULL : json_object_new_boolean(o->strip_auth0_prefix));
+	add_str_or_null(j, "notify_url", o->notify_url);
+	json_object_object_add(j, "dry_run", json_object_new_boolean(o->dry_run));
+	json_object_object_add(j, "max_errors", json_object_new_int64(o->max_errors));
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(j, JSON_C_TO_STRING_PLAIN, &len);
+	int r = text ? upload_hash_fields(u, text, len) : -ENOMEM;
+	json_object_put(j);
+	return r;
+}
+
 static int h_create(struct api_request *req, void *ud)
 {
 	struct h_imports *h = ud;
@@ -597,6 +593,10 @@ static int h_create(struct api_request *req, void *ud)
 		api_respond_problem(req, 400, "empty-file", "the users file is empty");
 		goto discard;
 	}
+
+	r = create_hash_options(c, u);
+	if (r < 0)
+		goto fail;
 
 	const char *key = api_request_header(req, "Idempotency-Key");
 	if (key) {
@@ -840,6 +840,9 @@ static int errors_auth0_row(void *ctx, int64_t idx, const char *email, const cha
 /* Produces some output (bounded: ~64 entries or one page of rows). */
 static int errors_refill(struct errors_stream *s)
 {
+	/* The problems file keeps both lists per user; the answer has one
+	 * shape whatever the severity (API.md): entries list their problems
+	 * under "errors", and so does the document. */
 	const char *key = s->warnings ? "warnings" : "errors";
 	struct sqlite3 *db = store_reader(s->h->store);
 	int r = 0;
@@ -848,7 +851,7 @@ static int errors_refill(struct errors_stream *s)
 	case PHASE_OPEN:
 		if (!s->ndjson) {
 			char head[96];
-			snprintf(head, sizeof(head), "{\"import_id\":\"%s\",\"%s\":[", s->id, key);
+			snprintf(head, sizeof(head), "{\"import_id\":\"%s\",\"errors\":[", s->id);
 			r = out_append(s, head, strlen(head));
 		}
 		s->phase = PHASE_VALIDATION;
@@ -868,7 +871,7 @@ static int errors_refill(struct errors_stream *s)
 				json_object_object_add(e, "index", json_object_get(json_object_object_get(o, "index")));
 				json_object_object_add(e, "user", json_object_get(json_object_object_get(o, "user")));
 				json_object_object_add(e, "source", json_object_new_string("validation"));
-				json_object_object_add(e, key, json_object_get(list));
+				json_object_object_add(e, "errors", json_object_get(list));
 				r = out_entry(s, e);
 				json_object_put(e);
 			}
@@ -932,13 +935,21 @@ static int errors_refill(struct errors_stream *s)
 	}
 }
 
+/* Refills per read: each is at most 64 lines of the problems file or one
+ * page of rows, so one call reads at most ~1024 lines however many of them
+ * the severity filter skips. */
+#define ERRORS_REFILLS_PER_READ 16
+
 static long errors_read(void *arg, uint64_t pos, char *buf, size_t max)
 {
 	struct errors_stream *s = arg;
+	int refills = 0;
 	while (s->out_off == s->out_len) {
 		s->out_off = s->out_len = 0;
 		if (s->phase == PHASE_END)
 			return 0;
+		if (refills++ == ERRORS_REFILLS_PER_READ)
+			return API_STREAM_LATER; /* the loop gets a turn */
 		int r = errors_refill(s);
 		if (r < 0) {
 			log_warn("api", "import %s: errors stream aborted: %s", s->id, strerror(-r));
@@ -1162,6 +1173,90 @@ static int h_cancel(struct api_request *req, void *ud)
 	return 0;
 }
 
+/* ---- POST /v1/imports/{id}/retry ----------------------------------------- */
+
+struct retry {
+	struct h_imports *h;
+	struct api_request *req;
+	char id[IMPORT_ID_LEN + 1];
+	int64_t chunks, users;
+};
+
+static int retry_write(struct sqlite3 *db, void *ctx)
+{
+	struct retry *t = ctx;
+	return import_retry_tx(db, t->id, now_s(), &t->chunks, &t->users);
+}
+
+static void retry_done(int status, void *ctx)
+{
+	struct retry *t = ctx;
+	if (status == -EPERM)
+		api_respond_problem(t->req, 409, "conflict",
+				    "import %s cannot be retried: only a failed or completed_with_errors import "
+				    "without an import-wide error can", t->id);
+	else if (status == -ENODATA)
+		api_respond_problem(t->req, 409, "conflict",
+				    "import %s has no chunk that failed for a transient reason: nothing to retry "
+				    "(users Auth0 rejected are in /failed-users, to fix and resubmit)", t->id);
+	else if (status == -ENOENT)
+		api_respond_problem(t->req, 404, "not-found", "no import %s", t->id);
+	else if (status < 0)
+		api_respond_problem(t->req, 500, "internal", "cannot retry import %s", t->id);
+	else {
+		log_info("api", "import %s: retry of %" PRId64 " chunks (%" PRId64 " users)", t->id, t->chunks,
+			 t->users);
+		answer_import(t->h, t->req, 202, t->id);
+	}
+	api_request_unref(t->req);
+	free(t);
+}
+
+/* The chunk files of an import are there (not swept by spool_retention). */
+static bool chunks_kept(const char *state_dir, const struct import_row *row, uint64_t retention)
+{
+	char dir[1100];
+	if (row->finished_at > 0 && now_s() > row->finished_at + (int64_t)retention)
+		return false;
+	if (intake_import_dir(state_dir, row->id, dir, sizeof(dir)) < 0)
+		return false;
+	size_t l = strlen(dir);
+	if (l + 8 > sizeof(dir))
+		return false;
+	memcpy(dir + l, "/chunks", 8);
+	return access(dir, R_OK | X_OK) == 0;
+}
+
+static int h_retry(struct api_request *req, void *ud)
+{
+	struct h_imports *h = ud;
+	struct config *cfg = api_request_config(req);
+	char id[64];
+	struct import_row row;
+	if (!id_param(req, id, sizeof(id)) || import_load(store_reader(h->store), id, &row) < 0)
+		return api_respond_problem(req, 404, "not-found", "no such import");
+	if (row.state != IMPORT_FAILED && row.state != IMPORT_COMPLETED_WITH_ERRORS)
+		return api_respond_problem(req, 409, "conflict", "import %s is %s: only a failed or "
+					   "completed_with_errors import can be retried", id,
+					   import_state_name(row.state));
+	if (!chunks_kept(store_state_dir(h->store), &row, cfg ? cfg->spool_retention : 7 * 86400))
+		return api_respond_problem(req, 410, "gone", "the chunk files of import %s are no longer kept "
+					   "(spool_retention): resubmit its /failed-users instead", id);
+	struct retry *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->h = h;
+	snprintf(t->id, sizeof(t->id), "%s", row.id);
+	t->req = api_request_ref(req);
+	int r = store_write(h->store, retry_write, t, retry_done);
+	if (r < 0) {
+		api_request_unref(req);
+		free(t);
+		return r;
+	}
+	return 0;
+}
+
 static const struct api_route h_imports_routes[] = {
 	{ "POST", "/v1/imports", h_create, &upload_sink, 0 },
 	{ "GET", "/v1/imports", h_list, NULL, 0 },
@@ -1170,6 +1265,7 @@ static const struct api_route h_imports_routes[] = {
 	{ "GET", "/v1/imports/{id}/errors", h_errors, NULL, 0 },
 	{ "GET", "/v1/imports/{id}/jobs", h_jobs, NULL, 0 },
 	{ "GET", "/v1/imports/{id}/failed-users", h_failed_users, NULL, 0 },
+	{ "POST", "/v1/imports/{id}/retry", h_retry, NULL, 0 },
 };
 
 /* /metrics: imports by state, users by outcome (bounded store reads). */
@@ -1198,6 +1294,12 @@ static void imports_collect(struct metrics *m, void *arg)
 	};
 	for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
 		metric_set(gu, (double)outcomes[i].v, (const char *[]){ outcomes[i].name });
+	int64_t pending = 0;
+	struct metric *gn = metrics_gauge(m, "importd_notifications_pending",
+					  "notify_url deliveries not made yet (waiting, or retrying after a failure)",
+					  0, NULL);
+	if (gn && notifier_pending(store_reader(h->store), &pending) == 0)
+		metric_set(gn, (double)pending, NULL);
 }
 
 int h_imports_add_metrics(struct metrics *m, struct h_imports *h)

@@ -2,6 +2,8 @@
 #include "api/handlers.h"
 #include "api/problem.h"
 #include "daemon/config.h"
+#include "queue/chunk.h"
+#include "queue/import.h"
 #include "queue/store.h"
 
 #include "build_config.h"
@@ -23,6 +25,50 @@ static void rfc3339(uint64_t ms, char *buf, size_t len)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Queue depth is counted on the loop, so each figure stops at this many
+ * rows: a figure equal to it means "at least" (and "capped" says so). */
+#define QUEUE_COUNT_CAP 10000
+
+static int count_import(const struct import_row *row, void *ctx)
+{
+	(void)row;
+	int64_t *n = ctx;
+	return ++*n >= QUEUE_COUNT_CAP;
+}
+
+static int count_chunk(const struct chunk *c, void *ctx)
+{
+	(void)c;
+	int64_t *n = ctx;
+	++*n;
+	return 0;
+}
+
+/* "queue": imports in each active state and chunks waiting to be submitted. */
+static struct json_object *queue_json(struct store *st)
+{
+	static const enum import_state active[] = { IMPORT_VALIDATING, IMPORT_QUEUED, IMPORT_RUNNING,
+						    IMPORT_CANCELLING };
+	struct sqlite3 *db = store_reader(st);
+	struct json_object *q = json_object_new_object(), *imports = json_object_new_object();
+	bool capped = false;
+	for (size_t i = 0; i < sizeof(active) / sizeof(active[0]); i++) {
+		int64_t n = 0;
+		if (import_foreach_in_state(db, active[i], count_import, &n) < 0)
+			continue;
+		capped |= n >= QUEUE_COUNT_CAP;
+		json_object_object_add(imports, import_state_name(active[i]), json_object_new_int64(n));
+	}
+	json_object_object_add(q, "imports", imports);
+	int64_t chunks = 0;
+	if (chunk_foreach_in_state(db, CHUNK_QUEUED, QUEUE_COUNT_CAP, count_chunk, &chunks) == 0) {
+		capped |= chunks >= QUEUE_COUNT_CAP;
+		json_object_object_add(q, "chunks_queued", json_object_new_int64(chunks));
+	}
+	json_object_object_add(q, "capped", json_object_new_boolean(capped));
+	return q;
 }
 
 static int h_healthz(struct api_request *req, void *ud)
@@ -63,6 +109,7 @@ static int h_status(struct api_request *req, void *ud)
 		json_object_object_add(so, "commits", json_object_new_int64((int64_t)ss.commits));
 		json_object_object_add(so, "writes_queued", json_object_new_int64((int64_t)ss.queued));
 		json_object_object_add(o, "store", so);
+		json_object_object_add(o, "queue", queue_json(st));
 	}
 	struct json_object *tenants = json_object_new_array();
 	for (size_t i = 0; i < cfg->n_tenants; i++) {

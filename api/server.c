@@ -46,6 +46,8 @@ struct api_server {
 	uv_timer_t timer;
 	int handles_open;
 	bool stopping;
+	bool in_run;              /* inside MHD_run */
+	bool rerun;               /* kicked from inside MHD_run */
 	int listen_fd;
 	char *unix_path;          /* to unlink at stop */
 	char address[128];
@@ -131,6 +133,11 @@ struct api_request *api_request_ref(struct api_request *req)
 
 static void request_free(struct api_request *req)
 {
+	if (req->ctx_free) {
+		void (*fn)(void *) = req->ctx_free;
+		req->ctx_free = NULL;
+		fn(req->ctx);
+	}
 	if (req->resp)
 		MHD_destroy_response(req->resp);
 	for (size_t i = 0; i < req->n_headers; i++) {
@@ -210,11 +217,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		metric_add(s->m_requests, 1, (const char *[]){ route, method_label(req->method), status });
 		metric_observe(s->m_duration, now_s() - req->t_start, (const char *[]){ route });
 	}
-	if (req->ctx_free) {
-		void (*fn)(void *) = req->ctx_free;
-		req->ctx_free = NULL;
-		fn(req->ctx);
-	}
+	/* The request's ctx (an upload being made durable, say) lives as long
+	 * as the request: a handler flow may still hold a reference and use it
+	 * from a worker, so it is freed in request_free, not here. */
 	/* unlink from live */
 	if (req->prev)
 		req->prev->next = req->next;
@@ -401,6 +406,7 @@ struct stream_arg {
 	long (*read)(void *arg, uint64_t pos, char *buf, size_t max);
 	void *arg;
 	void (*free_fn)(void *arg);
+	struct api_server *srv;  /* outlives the response: MHD frees it at stop */
 };
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -409,6 +415,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	long n = a->read(a->arg, pos, buf, max);
 	if (n == 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n == API_STREAM_LATER) {
+		/* No data yet: in external polling mode MHD calls the reader
+		 * again at its next run, which the kick schedules for the next
+		 * turn of the loop (other handles get theirs first). */
+		server_kick(a->srv);
+		return 0;
+	}
 	if (n < 0)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	return n;
@@ -435,6 +448,7 @@ int api_respond_stream(struct api_request *req, unsigned status, const char *con
 	a->read = read;
 	a->arg = arg;
 	a->free_fn = free_fn;
+	a->srv = req->srv;
 	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
 								   stream_read, a, stream_free);
 	if (!r) {
@@ -548,10 +562,16 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
 	return MHD_YES;
 }
 
-static bool is_form(const char *ctype)
+/* A body for the form parser: multipart always; urlencoded only where the
+ * route takes no raw body (where it does, the body is the raw file: curl
+ * --data-binary sends any file as urlencoded). */
+static bool is_form(const struct api_body_sink *sink, const char *ctype)
 {
-	return ctype && (strncasecmp(ctype, "multipart/form-data", 19) == 0 ||
-			 strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0);
+	if (!ctype)
+		return false;
+	if (strncasecmp(ctype, "multipart/form-data", 19) == 0)
+		return true;
+	return strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0 && !sink->raw;
 }
 
 /* Body bytes of this call; counts them and feeds sink or buffer. */
@@ -664,7 +684,7 @@ static void request_start(struct api_server *s, struct api_request *req)
 			return;
 		}
 	}
-	if (sink && is_form(api_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+	if (sink && is_form(sink, api_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		req->pp = MHD_create_post_processor(req->conn, 64 * 1024, post_iter, req);
 		if (!req->pp) {
 			api_respond_problem(req, 400, "bad-field", "the form body's Content-Type cannot be parsed");
@@ -759,9 +779,15 @@ static void server_run(struct api_server *s)
 {
 	if (!s->mhd)
 		return;
+	s->in_run = true;
 	MHD_run(s->mhd);
+	s->in_run = false;
 	MHD_UNSIGNED_LONG_LONG to;
-	if (MHD_get_timeout(s->mhd, &to) == MHD_YES)
+	if (s->rerun) {
+		s->rerun = false;
+		if (!s->stopping)
+			uv_timer_start(&s->timer, on_timer, 0, 0);
+	} else if (MHD_get_timeout(s->mhd, &to) == MHD_YES)
 		uv_timer_start(&s->timer, on_timer, to, 0);
 	else
 		uv_timer_stop(&s->timer);
@@ -779,7 +805,11 @@ static void on_poll(uv_poll_t *p, int status, int events)
 /* Runs MHD on the next loop iteration (after a resume). */
 static void server_kick(struct api_server *s)
 {
-	if (s->mhd && !s->stopping)
+	if (!s->mhd || s->stopping)
+		return;
+	if (s->in_run)
+		s->rerun = true; /* server_run sets the timer once MHD_run returns */
+	else
 		uv_timer_start(&s->timer, on_timer, 0, 0);
 }
 
@@ -826,7 +856,7 @@ static int bind_listen(struct api_server *s, const char *addr, char *err, size_t
 			const char *rb = strchr(addr, ']');
 			if (!rb || rb[1] != ':' || (size_t)(rb - addr - 1) >= sizeof(host))
 				goto bad;
-			memcpy(host, listen + 1, (size_t)(rb - addr - 1));
+			memcpy(host, addr + 1, (size_t)(rb - addr - 1));
 			host[rb - addr - 1] = '\0';
 			colon = rb + 1;
 			a.in6.sin6_family = AF_INET6;

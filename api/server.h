@@ -50,10 +50,12 @@
  *     known (before the body), may set a limit and per-request state, and
  *     may answer at once (e.g. 400 bad-field from a query parameter); the
  *     rest of the body is then discarded. Raw bodies arrive through raw(),
- *     multipart/form-data and x-www-form-urlencoded bodies through field()
- *     for text fields (each whole, at most API_FIELD_MAX bytes, else 400
+ *     multipart/form-data bodies through field() for text fields (each whole, at most API_FIELD_MAX bytes, else 400
  *     bad-field) and file_data()/file_end() for file parts. Past the limit
  *     the server answers 413 upload-too-large and calls sink->abort().
+ *     An x-www-form-urlencoded body goes to raw() when the sink has one
+ *     (`curl --data-binary @file` labels any file so; a file the route
+ *     takes as its body is never a form), else through field().
  *     A callback returning negative stops the body: the server answers 500
  *     unless the callback already answered, then calls sink->abort().
  *     When the body is complete, the route's handler runs as usual.
@@ -222,8 +224,10 @@ const char *api_request_body(const struct api_request *req, size_t *ret_len);
 /* Bytes of body received so far (raw or multipart, before decoding). */
 uint64_t api_request_body_bytes(const struct api_request *req);
 
-/* Per-request state for the handler/sink; free_fn runs when the request
- * ends (after abort() if any). Replaces a previous ctx (freeing it). */
+/* Per-request state for the handler/sink; free_fn runs when the last
+ * reference to the request is dropped (after abort() if any), so a flow
+ * holding a reference may keep using it after the connection ended.
+ * Replaces a previous ctx (freeing it). */
 void api_request_set_ctx(struct api_request *req, void *ctx, void (*free_fn)(void *));
 void *api_request_ctx(const struct api_request *req);
 /* Changes the body limit (bytes); only meaningful in sink->begin(). */
@@ -259,9 +263,14 @@ int api_respond_buffer(struct api_request *req, unsigned status, const char *con
 
 /* A streamed answer (NDJSON, large arrays) of unknown length (chunked).
  * read() runs on the loop whenever the socket can take more: it writes at
- * most max bytes to buf and returns the count, 0 at the end, or negative
- * to abort the connection. It must produce data without blocking (bounded
- * store reads are fine). free_fn(arg) runs when the answer is done. */
+ * most max bytes to buf and returns the count, 0 at the end,
+ * API_STREAM_LATER when it spent its budget of work without producing a
+ * byte (it is called again at the next turn of the loop, after other
+ * connections had theirs), or another negative value to abort the
+ * connection. It must produce data without blocking and do bounded work
+ * per call whatever the input size (bounded store reads are fine).
+ * free_fn(arg) runs when the answer is done. */
+#define API_STREAM_LATER (-EAGAIN)
 int api_respond_stream(struct api_request *req, unsigned status, const char *content_type,
 		       long (*read)(void *arg, uint64_t pos, char *buf, size_t max),
 		       void *arg, void (*free_fn)(void *arg));

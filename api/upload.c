@@ -57,10 +57,7 @@ static void upload_free(void *p)
 	struct upload *u = p;
 	if (!u)
 		return;
-	if (u->fd >= 0)
-		close(u->fd);
-	if (!u->committed && u->part_path[0])
-		unlink(u->part_path);
+	upload_discard(u);
 	for (int i = 0; i < UPLOAD_FIELD_COUNT; i++)
 		free(u->fields[i]);
 	free(u->unknown);
@@ -92,6 +89,19 @@ bool upload_has_file(const struct upload *u)
 uint64_t upload_bytes(const struct upload *u)
 {
 	return u->bytes;
+}
+
+int upload_hash_fields(struct upload *u, const char *fields, size_t len)
+{
+	char sep[64];
+	if (u->sha_hex[0])
+		return -EALREADY;
+	/* The file's length keeps the boundary unambiguous: no users file can
+	 * end in text that passes for another request's fields. */
+	int n = snprintf(sep, sizeof(sep), "%c%llu%cfields%c", 0, (unsigned long long)u->bytes, 0, 0);
+	sha256_update(&u->sha, sep, (size_t)n);
+	sha256_update(&u->sha, fields, len);
+	return 0;
 }
 
 const char *upload_sha256(struct upload *u)
@@ -215,16 +225,8 @@ static int up_file_end(struct api_request *req, const char *field)
 static void up_abort(struct api_request *req)
 {
 	struct upload *u = api_request_ctx(req);
-	if (!u)
-		return;
-	if (u->fd >= 0) {
-		close(u->fd);
-		u->fd = -1;
-	}
-	if (!u->committed && u->part_path[0]) {
-		unlink(u->part_path);
-		u->part_path[0] = '\0';
-	}
+	if (u)
+		upload_discard(u);
 }
 
 const struct api_body_sink upload_sink = {

@@ -55,7 +55,14 @@ const char *upload_field(const struct upload *u, enum upload_field f);
 const char *upload_unknown_field(const struct upload *u);
 bool upload_has_file(const struct upload *u);
 uint64_t upload_bytes(const struct upload *u);
-/* Lowercase hex SHA-256 of the users file (valid once the body is complete). */
+/* Adds the request's normalised fields (text that names every field that
+ * changes the import, defaults filled in) to the digest, after the users
+ * file. Call once, after the body is complete and before upload_sha256();
+ * -EALREADY once the digest is final. */
+int upload_hash_fields(struct upload *u, const char *fields, size_t len);
+/* Lowercase hex SHA-256 of what makes the import: the users file, then the
+ * fields given to upload_hash_fields() (valid once the body is complete);
+ * an Idempotency-Key repeat must match it. Finalises the digest. */
 const char *upload_sha256(struct upload *u);
 
 /*

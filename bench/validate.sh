@@ -8,6 +8,8 @@
 #
 # Prints MB/s, users/s and peak RSS (/usr/bin/time -v) for:
 #   check     auth0-importd check FILE (validate only)
+#   check-csv the same users as CSV (gen_users.py --csv): reading, row
+#             conversion and validation
 #   split     users-bench FILE DIR (validate + write chunk files, like intake)
 #   node+ajv  bench/node/validate.js FILE (ajv installed here with npm)
 # Everything runs under nice. Goal: >= 2x ajv's throughput, peak RSS < 32 MB.
@@ -54,6 +56,15 @@ PY
 }
 
 measure check "$build/auth0-importd" check "$file"
+csvfile="$WORK/users-$N.csv"
+if [ ! -s "$csvfile" ]; then
+  nice python3 "$here/gen_users.py" "$N" "$csvfile.tmp" --csv && mv "$csvfile.tmp" "$csvfile"
+fi
+jsonsize=$size
+size=$(stat -c %s "$csvfile")
+cat "$csvfile" > /dev/null
+measure check-csv "$build/auth0-importd" check "$csvfile"
+size=$jsonsize
 rm -rf "$WORK/chunks"; mkdir -p "$WORK/chunks"
 measure split "$build/bench/users-bench" "$file" "$WORK/chunks"
 echo "           chunks: $(ls "$WORK/chunks" | wc -l) files, $(du -sm "$WORK/chunks" | cut -f1) MB"

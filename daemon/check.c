@@ -38,6 +38,8 @@ static struct json_object *problem_json(uint32_t index, const struct users_probl
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "index", json_object_new_int64(index));
+	if (p->line) /* CSV files */
+		json_object_object_add(o, "line", json_object_new_int64(p->line));
 	json_object_object_add(o, "path", json_object_new_string(p->path));
 	json_object_object_add(o, "code", json_object_new_string(p->code));
 	json_object_object_add(o, "message", json_object_new_string(p->message));

@@ -3,6 +3,7 @@
  * with the origin of its value in the error message. */
 #include "daemon/config.h"
 #include "daemon/secret.h"
+#include "daemon/users/users.h"
 
 #include "build_config.h"
 
@@ -59,12 +60,14 @@ struct setting {
 	const char *flag;      /* NULL: none */
 };
 
+_Static_assert(CONFIG_AUTH0_REQUEST_MAX == USERS_REQUEST_MAX, "one limit for an Auth0 import request");
+
 static const struct setting daemon_settings[D__COUNT] = {
 	[D_LISTEN]           = { "listen", ST_STRING, 0, 0, "127.0.0.1:8484", false, "IMPORTD_LISTEN", "--listen" },
 	[D_STATE_DIR]        = { "state_dir", ST_STRING, 0, 0, NULL, false, "IMPORTD_STATE_DIR", "--state-dir" },
 	[D_MAX_UPLOAD]       = { "max_upload_bytes", ST_SIZE, 1024, UINT64_C(1) << 40, "2G", true, "IMPORTD_MAX_UPLOAD_BYTES", "--max-upload-bytes" },
 	[D_MAX_USERS]        = { "max_users_per_import", ST_UINT, 1, 1000000000, "10000000", true, "IMPORTD_MAX_USERS", NULL },
-	[D_CHUNK_BYTES]      = { "chunk_bytes", ST_SIZE, 0, CONFIG_AUTH0_REQUEST_MAX, "0", true, "IMPORTD_CHUNK_BYTES", NULL },
+	[D_CHUNK_BYTES]      = { "chunk_bytes", ST_SIZE, USERS_CHUNK_BUDGET_MIN, USERS_REQUEST_MAX - USERS_MULTIPART_OVERHEAD, "0", true, "IMPORTD_CHUNK_BYTES", NULL },
 	[D_SPOOL_RETENTION]  = { "spool_retention", ST_DURATION, 0, 3650ull * 86400, "7d", true, "IMPORTD_SPOOL_RETENTION", NULL },
 	[D_IDEMPOTENCY_TTL]  = { "idempotency_ttl", ST_DURATION, 0, 365ull * 86400, "24h", true, NULL, NULL },
 	[D_SHUTDOWN_TIMEOUT] = { "shutdown_timeout", ST_DURATION, 0, 3600, "5s", true, NULL, NULL },
@@ -776,6 +779,9 @@ static int parse_number(struct loader *l, const struct setting *s, const struct 
 		fail(l, "%s: '%s' is not %s", r->origin, r->val, what);
 		return -EINVAL;
 	}
+	/* chunk_bytes 0 (the default) means the largest the splitter accepts. */
+	if (*ret == 0 && s == &daemon_settings[D_CHUNK_BYTES])
+		return 0;
 	if (*ret < s->min || *ret > s->max) {
 		fail(l, "%s: %s must be between %" PRIu64 " and %" PRIu64 ", got %s", r->origin,
 		     s->name, s->min, s->max, r->val);

@@ -49,9 +49,11 @@ struct secret;
 
 /* Tenant names match [a-z0-9_-]{1,32}. */
 #define CONFIG_TENANT_NAME_MAX 32
-/* Auth0's limit for one import request body (AUTH0.md). chunk_bytes can
- * never exceed it; the exact bound (minus multipart overhead) is checked by
- * the Auth0 client, which knows the overhead. */
+/* Auth0's limit for one import request body (AUTH0.md). chunk_bytes
+ * (0: the largest) is checked at load against the splitter's real bounds:
+ * USERS_CHUNK_BUDGET_MIN to this minus USERS_MULTIPART_OVERHEAD
+ * (daemon/users/users.h), so no value passes that every import would then
+ * fail on. */
 #define CONFIG_AUTH0_REQUEST_MAX 512000u
 
 struct tenant_config {

@@ -17,6 +17,7 @@
 #include "daemon/sandbox_child.h"
 #include "queue/intake.h"
 #include "queue/migrate.h"
+#include "queue/notifier.h"
 #include "queue/pipeline.h"
 #include "queue/undo.h"
 #include "queue/store.h"
@@ -57,6 +58,7 @@ struct app {
 	struct migrate *migrate;
 	struct undo *undo;
 	struct h_migrate *h_migrate;
+	struct notifier *notifier;     /* notify_url deliveries */
 	struct sandbox_child *sandbox; /* --sandbox: the emulator as tenant "default" */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t shutdown_timer;
@@ -94,6 +96,7 @@ static void app_stop(struct app *app, const char *why)
 	migrate_stop(app->migrate);
 	undo_stop(app->undo);
 	pipeline_stop(app->pipeline);
+	notifier_stop(app->notifier);
 	sandbox_child_stop(app->sandbox);
 	app->sandbox = NULL;
 	/* Modules with in-flight work (Auth0 calls) stop here; they get
@@ -138,6 +141,7 @@ static void app_reload(struct app *app)
 	config_unref(app->cfg);
 	app->cfg = n;
 	pipeline_set_config(app->pipeline, n);
+	notifier_set_config(app->notifier, n);
 	intake_set_limits(app->intake, &(struct intake_limits){
 		.max_users = n->max_users_per_import, .chunk_bytes = n->chunk_bytes,
 		.spool_retention = n->spool_retention });
@@ -268,6 +272,11 @@ int main(int argc, char **argv)
 		log_error("queue", "cannot resume exports, migrations and undos: %s", strerror(-r));
 		goto out;
 	}
+	if ((r = notifier_new(app.loop, app.store, app.cfg, &app.notifier)) < 0 ||
+	    (r = notifier_start(app.notifier)) < 0) {
+		log_error("queue", "cannot start the notify_url deliveries: %s", strerror(-r));
+		goto out;
+	}
 	if ((r = intake_sweep_start(app.intake)) < 0)
 		log_warn("queue", "spool retention sweep not started: %s, ignoring", uv_strerror(r));
 
@@ -324,7 +333,13 @@ out:
 		api_server_stop(app.api);
 	migrate_stop(app.migrate);
 	undo_stop(app.undo);
+	/* After a signal, app_stop began the pipeline's drain and the loop ran
+	 * it out; after a start failure (cannot bind, say) the first call here
+	 * begins it. Either way the second abandons what still runs, so every
+	 * handle is closed with its owner's callback before the walk below. */
 	pipeline_stop(app.pipeline);
+	pipeline_stop(app.pipeline);
+	notifier_stop(app.notifier);
 	/* the emulator exits (SIGKILL at worst) before its handles are closed */
 	sandbox_child_stop(app.sandbox);
 	while (app.loop && sandbox_child_running() && uv_run(app.loop, UV_RUN_ONCE))
@@ -341,6 +356,7 @@ out:
 	migrate_free(app.migrate);
 	undo_free(app.undo);
 	pipeline_free(app.pipeline);
+	notifier_free(app.notifier);
 	h_imports_free(app.imports);
 	intake_free(app.intake);
 	metrics_free(app.metrics);

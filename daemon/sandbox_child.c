@@ -277,8 +277,23 @@ static void env_free(char **env)
 	free(env);
 }
 
-/* The daemon's environment plus SANDBOX_CLIENT_SECRET (malloc'd, NULL on
- * failure). */
+/* Variables the emulator never gets: the daemon's own settings and
+ * secrets (AUTH0_CLIENT_SECRET, IMPORTD_API_TOKEN, ... — the emulator reads
+ * none of them, and a rehearsal must not hand a real tenant's secret to
+ * another process), systemd's credentials and notification channel (meant
+ * for the daemon alone), and a SANDBOX_CLIENT_SECRET set from outside. */
+static bool env_withheld(const char *kv)
+{
+	static const char *const prefixes[] = { "AUTH0_", "IMPORTD_", "SANDBOX_CLIENT_SECRET=",
+						 "CREDENTIALS_DIRECTORY=", "NOTIFY_SOCKET=", "WATCHDOG_" };
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(kv, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/* The daemon's environment less what env_withheld() names, plus
+ * SANDBOX_CLIENT_SECRET (malloc'd, NULL on failure). */
 static char **child_env(const struct sandbox_child *sc)
 {
 	size_t n = 0, k = 0;
@@ -288,7 +303,7 @@ static char **child_env(const struct sandbox_child *sc)
 	if (!env)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (strncmp(environ[i], "SANDBOX_CLIENT_SECRET=", 22) == 0)
+		if (env_withheld(environ[i]))
 			continue;
 		if (!(env[k++] = strdup(environ[i])))
 			goto fail;

@@ -1,14 +1,18 @@
 #include "queue/chunk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "daemon/log.h"
+#include "queue/state_names.h"
 #include "queue/import.h"
 
 static const char *const chunk_state_names[CHUNK_STATE_COUNT] = {
@@ -22,20 +26,16 @@ static const char *const chunk_state_names[CHUNK_STATE_COUNT] = {
 
 const char *chunk_state_name(enum chunk_state s)
 {
-	if ((unsigned)s >= CHUNK_STATE_COUNT)
-		return "unknown";
-	return chunk_state_names[s];
+	return state_names_get(chunk_state_names, CHUNK_STATE_COUNT, (unsigned)s);
 }
 
 int chunk_state_from_name(const char *name, enum chunk_state *ret_state)
 {
-	for (int i = 0; i < CHUNK_STATE_COUNT; i++) {
-		if (strcmp(name, chunk_state_names[i]) == 0) {
-			*ret_state = (enum chunk_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int i = state_names_find(chunk_state_names, CHUNK_STATE_COUNT, name);
+	if (i < 0)
+		return i;
+	*ret_state = (enum chunk_state)i;
+	return 0;
 }
 
 bool chunk_transition_allowed(enum chunk_state from, enum chunk_state to)
@@ -153,6 +153,23 @@ static int chunk_get_state(sqlite3 *db, const char *import_id, int64_t chunk_no,
 	return r;
 }
 
+/* A chunk flagged `resubmitted` and not yet accepted: Auth0 may hold a job
+ * of it that the daemon does not know. */
+static int chunk_fate_unknown(sqlite3 *db, const char *import_id, int64_t chunk_no, bool *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r = exec_bound(db, "SELECT resubmitted FROM chunks WHERE import_id = ?1 AND chunk_no = ?2", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, chunk_no);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : (rc == SQLITE_DONE ? -ENOENT : sql_err(rc));
+}
+
 int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		       enum chunk_state to, const struct chunk_update *upd,
 		       int64_t now, enum chunk_state *ret_from)
@@ -177,13 +194,24 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		return -EPERM;
 	if (to == CHUNK_QUEUED && from == CHUNK_SUBMITTING) {
 		/* Nothing more is submitted for an import being cancelled or
-		 * failed as a whole: the retry becomes a cancellation. */
+		 * failed as a whole: the retry becomes a cancellation — except
+		 * for a chunk whose request may have reached Auth0
+		 * (`resubmitted`): that job may exist, and only its
+		 * resubmission tells what Auth0 holds. */
 		struct import_row row;
 		r = import_load(db, import_id, &row);
 		if (r < 0)
 			return r;
-		if (row.state == IMPORT_CANCELLING || row.state == IMPORT_CANCELLED || row.state == IMPORT_FAILED)
+		if (row.state == IMPORT_CANCELLED)
 			to = CHUNK_CANCELLED;
+		else if (row.state == IMPORT_CANCELLING || row.state == IMPORT_FAILED) {
+			bool unknown = false;
+			r = chunk_fate_unknown(db, import_id, chunk_no, &unknown);
+			if (r < 0)
+				return r;
+			if (!unknown)
+				to = CHUNK_CANCELLED;
+		}
 	}
 
 	switch (to) {
@@ -196,6 +224,13 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 				   "updated_at = ?3 WHERE import_id = ?1 AND chunk_no = ?2", &st);
 		break;
 	case CHUNK_QUEUED:
+		if (from == CHUNK_FAILED) {
+			/* Operator retry: a fresh start for the scheduler. */
+			r = exec_bound(db, "UPDATE chunks SET state = 'queued', attempts = 0, next_attempt_at = 0, "
+					   "retryable = 0, completed_at = NULL, job_id = NULL, updated_at = ?3 "
+					   "WHERE import_id = ?1 AND chunk_no = ?2", &st);
+			break;
+		}
 		r = exec_bound(db, "UPDATE chunks SET state = 'queued', last_error = coalesce(?5, last_error), "
 				   "next_attempt_at = ?6, job_id = NULL, updated_at = ?3 "
 				   "WHERE import_id = ?1 AND chunk_no = ?2", &st);
@@ -218,7 +253,8 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 	}
 	case CHUNK_FAILED:
 		r = exec_bound(db, "UPDATE chunks SET state = 'failed', last_error = coalesce(?5, last_error), "
-				   "completed_at = ?3, updated_at = ?3 WHERE import_id = ?1 AND chunk_no = ?2", &st);
+				   "retryable = ?11, completed_at = ?3, updated_at = ?3 "
+				   "WHERE import_id = ?1 AND chunk_no = ?2", &st);
 		break;
 	case CHUNK_CANCELLED:
 		r = exec_bound(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?3 "
@@ -254,6 +290,8 @@ int chunk_set_state_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		sqlite3_bind_int64(st, 9, fail);
 		sqlite3_bind_int64(st, 10, assumed);
 	}
+	if (sqlite3_bind_parameter_index(st, "?11"))
+		sqlite3_bind_int(st, 11, upd->retryable ? 1 : 0);
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -296,15 +334,15 @@ int chunk_mark_errors_fetched_tx(sqlite3 *db, const char *import_id, int64_t chu
 			       import_id, chunk_no);
 }
 
-int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
-		   int64_t keep, int64_t keep_bytes, int64_t rest_bytes, int64_t now,
-		   int64_t *ret_new_no)
+int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no, int64_t new_no,
+		   int64_t keep, int64_t keep_bytes, int64_t rest_bytes, int64_t now)
 {
 	struct chunk c;
 	sqlite3_stmt *st = NULL;
-	int64_t new_no = 0;
 	int r;
 
+	if (new_no < 0 || new_no == chunk_no)
+		return -EINVAL;
 	r = chunk_load(db, import_id, chunk_no, &c);
 	if (r < 0)
 		return r;
@@ -312,15 +350,7 @@ int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 		r = -EINVAL;
 		goto out;
 	}
-	r = exec_bound(db, "SELECT coalesce(max(chunk_no), -1) + 1 FROM chunks WHERE import_id = ?1", &st);
-	if (r < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		new_no = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
-
+	/* Exactly the number the caller wrote the file under: -EEXIST if taken. */
 	r = chunk_insert_tx(db, import_id, new_no, c.users - keep, rest_bytes, c.indices + keep, now);
 	if (r < 0)
 		goto out;
@@ -350,8 +380,6 @@ int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
 	log_info("queue", "chunk %s-%" PRId64 ": split, %" PRId64 " users moved to chunk %" PRId64,
 		 import_id, chunk_no, c.users - keep, new_no);
 	r = import_refresh_tx(db, import_id, now, NULL);
-	if (r == 0 && ret_new_no)
-		*ret_new_no = new_no;
 out:
 	chunk_done(&c);
 	return r;
@@ -468,6 +496,62 @@ int chunk_foreach_in_state(sqlite3 *db, enum chunk_state state, int limit,
 out:
 	sqlite3_finalize(st);
 	return r;
+}
+
+int chunk_next_no(sqlite3 *db, const char *import_id, int64_t *ret_no)
+{
+	sqlite3_stmt *st = NULL;
+	int r = exec_bound(db, "SELECT coalesce(max(chunk_no), -1) + 1 FROM chunks WHERE import_id = ?1", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, import_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret_no = sqlite3_column_int64(st, 0);
+	else
+		r = sql_err(rc);
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+int chunk_split_settle(const char *chunk_path, int64_t store_bytes)
+{
+	char split[4200];
+	struct stat sb;
+	int n = snprintf(split, sizeof(split), "%s.split", chunk_path);
+	if (n < 0 || (size_t)n >= sizeof(split))
+		return -ENAMETOOLONG;
+	if (stat(split, &sb) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	int done = 0;
+	if ((int64_t)sb.st_size == store_bytes) {
+		/* The store has the split: the file still holds every user. */
+		if (rename(split, chunk_path) < 0)
+			return -errno;
+		done = 1;
+	} else if (unlink(split) < 0) {
+		return -errno;
+	}
+	int r = fsync_dir_of(chunk_path);
+	return r < 0 ? r : done;
 }
 
 int chunk_file_path(const char *state_dir, const char *import_id, int64_t chunk_no,

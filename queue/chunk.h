@@ -17,7 +17,8 @@
  *     queued     → submitting | cancelled | failed
  *     submitting → submitted | queued (transient error) | failed | cancelled
  *     submitted  → completed | failed
- *     failed     → queued (operator retry)
+ *     failed     → queued (operator retry, POST /v1/imports/{id}/retry:
+ *                  only a chunk failed `retryable`)
  *     completed, cancelled: final
  *
  *   queued      waiting for the scheduler (next_attempt_at, unix ms, says when
@@ -36,10 +37,20 @@
  *   failed      the chunk failed as a whole (permanent error or retries
  *               exhausted, or the Auth0 job failed): all its users count as
  *               failed with CHUNK_FAILED and last_error as the message.
+ *               `retryable` (column added by migration 30) is set when the
+ *               failure was transient (retries exhausted on 5xx, 429s or
+ *               network errors) rather than Auth0 rejecting the chunk: an
+ *               operator retry requeues exactly those. failed → queued
+ *               resets attempts, next_attempt_at, retryable and completed_at.
  *   cancelled   the import was cancelled before the chunk left; its users
  *               count as not_submitted. submitting → queued of a chunk whose
  *               import is cancelling, cancelled or failed becomes
- *               submitting → cancelled (nothing more is submitted).
+ *               submitting → cancelled (nothing more is submitted) — except
+ *               while cancelling or failed for a chunk flagged
+ *               `resubmitted`: its earlier request may have reached Auth0,
+ *               so it stays queued and is resubmitted to learn what Auth0
+ *               holds (a cancel or an import failure keeps such queued
+ *               chunks too).
  *
  * Every state change also re-derives the import's state in the same
  * transaction (import_refresh_tx), so the import never disagrees with its
@@ -80,6 +91,7 @@ struct chunk_update {
 	const char *error;         /* → queued (transient) / → failed: last_error */
 	int64_t next_attempt_at_ms; /* → queued */
 	int64_t inserted, updated, failed, assumed; /* → completed */
+	bool retryable;            /* → failed: transient, a retry may requeue it */
 };
 
 /* One chunk row (indices loaded only by chunk_load). */
@@ -126,13 +138,28 @@ int chunk_mark_errors_fetched_tx(sqlite3 *db, const char *import_id, int64_t chu
 
 /*
  * Replaces chunk `chunk_no` (queued or submitting) by its first `keep` users
- * and appends the rest as a new queued chunk numbered max+1 (a 413 from
- * Auth0). The caller writes both chunk files first. *ret_new_no gets the new
- * number.
+ * and inserts the rest as the new queued chunk `new_no` (a 413 from Auth0);
+ * -EEXIST if that number is taken. The caller hands out new numbers from one
+ * place (chunk_next_no once, then counting) and writes the rest's file under
+ * `new_no` and the kept users' file as "<chunk file>.split" first, both
+ * durable; after the commit it renames the .split file into place
+ * (chunk_split_settle completes that rename after a crash).
  */
-int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no,
-		   int64_t keep, int64_t keep_bytes, int64_t rest_bytes, int64_t now,
-		   int64_t *ret_new_no);
+int chunk_split_tx(sqlite3 *db, const char *import_id, int64_t chunk_no, int64_t new_no,
+		   int64_t keep, int64_t keep_bytes, int64_t rest_bytes, int64_t now);
+
+/* The first chunk number the import does not use yet (max + 1, 0 if none). */
+int chunk_next_no(sqlite3 *db, const char *import_id, int64_t *ret_no);
+
+/*
+ * After a crash during a split: `chunk_path` is a chunk's file, `store_bytes`
+ * the chunk's size as the store has it. A "<chunk_path>.split" file left over
+ * is renamed into place when the store already has the split (its size is the
+ * store's), removed otherwise; the directory is fsynced. Returns 1 when
+ * renamed, 0 when there was nothing to do or it was removed, negative errno.
+ * Blocking: at start or in a worker.
+ */
+int chunk_split_settle(const char *chunk_path, int64_t store_bytes);
 
 /* Stores Auth0's errors for one user (original index `idx`); errors_json is
  * a JSON array of problems. A second call for the same user replaces it.

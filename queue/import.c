@@ -11,6 +11,8 @@
 #include <sqlite3.h>
 
 #include "daemon/log.h"
+#include "queue/state_names.h"
+#include "queue/notifier.h"
 
 static const char *const import_state_names[IMPORT_STATE_COUNT] = {
 	[IMPORT_VALIDATING] = "validating",
@@ -27,20 +29,16 @@ static const char *const import_state_names[IMPORT_STATE_COUNT] = {
 
 const char *import_state_name(enum import_state s)
 {
-	if ((unsigned)s >= IMPORT_STATE_COUNT)
-		return "unknown";
-	return import_state_names[s];
+	return state_names_get(import_state_names, IMPORT_STATE_COUNT, (unsigned)s);
 }
 
 int import_state_from_name(const char *name, enum import_state *ret_state)
 {
-	for (int i = 0; i < IMPORT_STATE_COUNT; i++) {
-		if (strcmp(name, import_state_names[i]) == 0) {
-			*ret_state = (enum import_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int i = state_names_find(import_state_names, IMPORT_STATE_COUNT, name);
+	if (i < 0)
+		return i;
+	*ret_state = (enum import_state)i;
+	return 0;
 }
 
 bool import_state_terminal(enum import_state s)
@@ -129,11 +127,16 @@ enum import_state import_state_derive(enum import_state cur, bool has_import_err
 	int64_t in_flight = agg->count[CHUNK_SUBMITTING] + agg->count[CHUNK_SUBMITTED];
 	int64_t open = agg->count[CHUNK_QUEUED] + in_flight;
 
+	/* A cancelling import's queued chunks are those whose fate at Auth0 is
+	 * unknown (the cancel took the others): they are resubmitted first. */
 	if (cur == IMPORT_CANCELLING)
-		return in_flight > 0 ? IMPORT_CANCELLING : IMPORT_CANCELLED;
+		return open > 0 ? IMPORT_CANCELLING : IMPORT_CANCELLED;
 	if (open > 0) {
 		/* A running import stays running while a chunk waits to retry. */
-		if (agg->count[CHUNK_QUEUED] == total && cur != IMPORT_RUNNING)
+		if (cur != IMPORT_RUNNING &&
+		    (agg->count[CHUNK_QUEUED] == total ||
+		     /* after a retry, until a requeued chunk leaves */
+		     (cur == IMPORT_QUEUED && in_flight == 0)))
 			return IMPORT_QUEUED;
 		return IMPORT_RUNNING;
 	}
@@ -281,6 +284,10 @@ int import_set_state_tx(sqlite3 *db, const char *id, enum import_state to, int64
 	if (rc != SQLITE_DONE)
 		return sql_err(rc);
 	log_info("queue", "import %s: %s -> %s", id, import_state_name(from), import_state_name(to));
+	/* Entry action of a terminal state: the notify_url delivery, due at
+	 * once, committed with the change (queue/notifier.h). */
+	if (import_state_terminal(to) && (r = notifier_enqueue_tx(db, id, now)) < 0)
+		return r;
 	if (ret_from)
 		*ret_from = from;
 	return 0;
@@ -432,11 +439,14 @@ int import_finish_validation_tx(sqlite3 *db, const char *id, enum import_state t
 	return 0;
 }
 
+/* Keeps the queued chunks whose earlier request may have reached Auth0
+ * (`resubmitted`): they are resubmitted once to learn what Auth0 holds,
+ * like the jobs already there are followed. */
 static int cancel_queued_chunks(sqlite3 *db, const char *id, int64_t now)
 {
 	sqlite3_stmt *st = NULL;
 	int r = prepare(db, "UPDATE chunks SET state = 'cancelled', updated_at = ?2 "
-			    "WHERE import_id = ?1 AND state = 'queued'", &st);
+			    "WHERE import_id = ?1 AND state = 'queued' AND resubmitted = 0", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -506,6 +516,61 @@ int import_cancel_tx(sqlite3 *db, const char *id, int64_t now, enum import_state
 		return r;
 	/* cancelling → cancelled at once when nothing is in flight. */
 	return import_refresh_tx(db, id, now, ret_state);
+}
+
+int import_retry_tx(sqlite3 *db, const char *id, int64_t now, int64_t *ret_chunks,
+		    int64_t *ret_users)
+{
+	enum import_state from;
+	bool has_error = false;
+	int64_t total = 0, invalid = 0, nchunks = 0, nusers = 0;
+	sqlite3_stmt *st = NULL;
+	int r = import_totals(db, id, &from, &total, &invalid, &has_error);
+	if (r < 0)
+		return r;
+	if ((from != IMPORT_FAILED && from != IMPORT_COMPLETED_WITH_ERRORS) || has_error)
+		return -EPERM;
+	r = prepare(db, "SELECT count(*), coalesce(sum(users), 0) FROM chunks "
+			"WHERE import_id = ?1 AND state = 'failed' AND retryable = 1", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		nchunks = sqlite3_column_int64(st, 0);
+		nusers = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (nchunks == 0)
+		return -ENODATA;
+	/* The import first, so that the chunks' refreshes keep it queued. */
+	if ((r = import_set_state_tx(db, id, IMPORT_QUEUED, now, NULL)) < 0)
+		return r;
+	r = prepare(db, "SELECT chunk_no FROM chunks WHERE import_id = ?1 AND state = 'failed' "
+			"AND retryable = 1 ORDER BY chunk_no", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = chunk_set_state_tx(db, id, sqlite3_column_int64(st, 0), CHUNK_QUEUED, NULL, now, NULL);
+		if (r < 0)
+			break;
+		r = 0;
+	}
+	sqlite3_finalize(st);
+	if (r < 0)
+		return r;
+	if (rc != SQLITE_DONE)
+		return sql_err(rc);
+	log_info("queue", "import %s: retry: %" PRId64 " chunks (%" PRId64 " users) queued again",
+		 id, nchunks, nusers);
+	if ((r = import_refresh_tx(db, id, now, NULL)) < 0)
+		return r;
+	if (ret_chunks)
+		*ret_chunks = nchunks;
+	if (ret_users)
+		*ret_users = nusers;
+	return 0;
 }
 
 #define IMPORT_ROW_COLUMNS "seq, id, state, tenant, created_at, max_errors, dry_run, on_invalid, " \

@@ -20,12 +20,14 @@
  *
  * Terminal: validated, rejected, completed, completed_with_errors, failed,
  * cancelled.
+ * Entering one (import_set_state_tx) also queues, in the same transaction,
+ * the delivery of the import object to its notify_url (queue/notifier.h).
  *
  * After validation the state follows the chunks (import_state_derive, run
  * by import_refresh_tx in the same transaction as every chunk change):
  *   - every chunk queued                      → queued
  *   - some chunk left queued, not all ended   → running
- *   - cancelling and nothing in flight        → cancelled
+ *   - cancelling, nothing in flight or queued → cancelled
  *   - all chunks ended (completed/failed/cancelled):
  *       all of them failed                    → failed
  *       no failed user and no invalid user    → completed
@@ -146,18 +148,32 @@ int import_finish_validation_tx(sqlite3 *db, const char *id, enum import_state t
 				int64_t warnings_total, const char *error_json, int64_t now);
 
 /* An import-wide error: stores error_json (a problem object), cancels the
- * queued chunks and moves to failed (cancelling first if jobs are in flight
+ * queued chunks (but those flagged `resubmitted`, as a cancel does) and
+ * moves to failed (cancelling first if jobs are in flight
  * is not needed: in-flight jobs keep being followed, the state is failed). */
 int import_fail_tx(sqlite3 *db, const char *id, const char *error_json, int64_t now);
 
 /*
- * Cancel (DELETE): queued chunks → cancelled; then cancelling while a chunk
- * is in flight, else cancelled. A validating import goes to cancelled (the
- * intake sees it and queues nothing). Returns 0 with *ret_state the state
+ * Cancel (DELETE): queued chunks → cancelled, but those flagged
+ * `resubmitted` (an earlier request may have reached Auth0: they are
+ * resubmitted once to learn what it holds); then cancelling while a chunk
+ * is in flight or kept queued, else cancelled. A validating import goes to
+ * cancelled (the intake sees it and queues nothing). Returns 0 with *ret_state the state
  * after, 1 when it was already cancelled or cancelling, -EPERM for another
  * terminal state, -ENOENT.
  */
 int import_cancel_tx(sqlite3 *db, const char *id, int64_t now, enum import_state *ret_state);
+
+/*
+ * Operator retry (POST /v1/imports/{id}/retry): the chunks that failed for
+ * transient reasons (`retryable`, see queue/chunk.h) go back to queued, and
+ * the import to queued (those users count as pending again). Returns 0 with
+ * the number of chunks and users requeued; -EPERM when the import is not
+ * failed or completed_with_errors, or failed with an import-wide error;
+ * -ENODATA when no chunk can be retried; -ENOENT.
+ */
+int import_retry_tx(sqlite3 *db, const char *id, int64_t now, int64_t *ret_chunks,
+		    int64_t *ret_users);
 
 /* Reads. */
 struct import_row {

@@ -216,6 +216,8 @@ static json_object *problem_json(uint32_t index, const struct users_problem *p)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "index", json_object_new_int64(index));
+	if (p->line) /* CSV files */
+		json_object_object_add(o, "line", json_object_new_int64(p->line));
 	json_object_object_add(o, "path", json_object_new_string(p->path ? p->path : ""));
 	json_object_object_add(o, "code", json_object_new_string(p->code ? p->code : ""));
 	json_object_object_add(o, "message", json_object_new_string(p->message ? p->message : ""));
@@ -705,44 +707,42 @@ out:
 
 /* ---- reading back ------------------------------------------------------- */
 
-int intake_read_problems(const char *problems_path, int64_t max_errors, json_object **ret_errors,
-			 json_object **ret_warnings, bool *ret_truncated)
+int intake_read_problems(const char *problems_path, int64_t max_errors, int64_t errors_total,
+			 int64_t warnings_total, json_object **ret_errors, json_object **ret_warnings,
+			 bool *ret_truncated)
 {
 	json_object *errors = json_object_new_array(), *warnings = json_object_new_array();
-	bool truncated = false;
-	int64_t users = 0;
+	int64_t users = 0, n_warnings = 0;
+	/* What the lists can hold: the rest of the file need not be read (the
+	 * totals come from the import's row, not from counting lines). */
+	int64_t want_users = errors_total < max_errors ? errors_total : max_errors;
+	int64_t want_warnings = warnings_total < max_errors ? warnings_total : max_errors;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
-	FILE *f = fopen(problems_path, "re");
+	FILE *f = NULL;
 
 	if (!errors || !warnings) {
 		json_object_put(errors);
 		json_object_put(warnings);
 		return -ENOMEM;
 	}
-	while (f && (len = getline(&line, &cap, f)) > 0) {
-		if ((int64_t)json_object_array_length(warnings) >= max_errors && (truncated || users >= max_errors)) {
-			if (users >= max_errors)
-				truncated = true; /* reading on would only confirm it */
-			break;
-		}
+	if (want_users > 0 || want_warnings > 0)
+		f = fopen(problems_path, "re");
+	while (f && (users < want_users || n_warnings < want_warnings) && (len = getline(&line, &cap, f)) > 0) {
 		json_object *o = json_tokener_parse(line);
 		if (!o)
 			continue;
 		json_object *e = json_object_object_get(o, "errors"), *w = json_object_object_get(o, "warnings");
-		if (e && json_object_array_length(e) > 0) {
-			if (users < max_errors) {
-				for (size_t i = 0; i < json_object_array_length(e); i++)
-					json_object_array_add(errors, json_object_get(json_object_array_get_idx(e, i)));
-				users++;
-			} else {
-				truncated = true;
-			}
+		if (e && json_object_array_length(e) > 0 && users < want_users) {
+			for (size_t i = 0; i < json_object_array_length(e); i++)
+				json_object_array_add(errors, json_object_get(json_object_array_get_idx(e, i)));
+			users++;
 		}
-		for (size_t i = 0; w && i < json_object_array_length(w); i++)
-			if ((int64_t)json_object_array_length(warnings) < max_errors)
-				json_object_array_add(warnings, json_object_get(json_object_array_get_idx(w, i)));
+		for (size_t i = 0; w && i < json_object_array_length(w) && n_warnings < want_warnings; i++) {
+			json_object_array_add(warnings, json_object_get(json_object_array_get_idx(w, i)));
+			n_warnings++;
+		}
 		json_object_put(o);
 	}
 	free(line);
@@ -750,7 +750,7 @@ int intake_read_problems(const char *problems_path, int64_t max_errors, json_obj
 		fclose(f);
 	*ret_errors = errors;
 	*ret_warnings = warnings;
-	*ret_truncated = truncated;
+	*ret_truncated = errors_total > users;
 	return 0;
 }
 

@@ -120,9 +120,13 @@ int intake_spool_dir(const char *state_dir, char *buf, size_t len);
  * Reads the problems file of an import (bounded by max_errors): *ret_errors
  * gets every error problem of the first max_errors invalid users,
  * *ret_warnings the first max_errors warnings, *ret_truncated whether some
- * invalid users were left out. A missing file gives empty lists.
+ * invalid users were left out. errors_total (invalid users) and
+ * warnings_total (warning problems) are the import's totals: reading stops
+ * as soon as both lists are as full as they can get, never at the end of
+ * the file just to count. A missing file gives empty lists.
  */
-int intake_read_problems(const char *problems_path, int64_t max_errors, json_object **ret_errors,
+int intake_read_problems(const char *problems_path, int64_t max_errors, int64_t errors_total,
+			 int64_t warnings_total, json_object **ret_errors,
 			 json_object **ret_warnings, bool *ret_truncated);
 
 /*

@@ -97,6 +97,61 @@ static int client_new(struct pipeline *p, struct ptenant *t, const struct tenant
 	return r;
 }
 
+static void tenant_creds_free(struct ptenant *t)
+{
+	free(t->base_url);
+	free(t->client_id);
+	free(t->audience);
+	secret_free(t->secret);
+	t->base_url = t->client_id = t->audience = NULL;
+	t->secret = NULL;
+}
+
+/* Remembers what the tenant's client is made from. */
+static int tenant_creds_set(struct ptenant *t, const struct tenant_config *tc)
+{
+	struct ptenant n = {0};
+	if (!(n.base_url = strdup(tc->base_url)) || !(n.client_id = strdup(tc->client_id)) ||
+	    (tc->audience && !(n.audience = strdup(tc->audience))) ||
+	    secret_dup(tc->client_secret, &n.secret) < 0) {
+		tenant_creds_free(&n);
+		return -ENOMEM;
+	}
+	tenant_creds_free(t);
+	t->base_url = n.base_url;
+	t->client_id = n.client_id;
+	t->audience = n.audience;
+	t->secret = n.secret;
+	return 0;
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool tenant_creds_same(const struct ptenant *t, const struct tenant_config *tc)
+{
+	const char *sv = secret_value(tc->client_secret);
+	return str_same(t->base_url, tc->base_url) && str_same(t->client_id, tc->client_id) &&
+	       str_same(t->audience, tc->audience) &&
+	       secret_equal(t->secret, sv, secret_len(tc->client_secret));
+}
+
+/* Clients replaced at a reload go once their last call has ended. From a
+ * timer, never from inside one of their callbacks. */
+static void tenant_retired_reap(struct ptenant *t)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < t->nretired; i++) {
+		if (a0_client_idle(t->retired[i]))
+			a0_client_free(t->retired[i]);
+		else
+			t->retired[k++] = t->retired[i];
+	}
+	t->nretired = k;
+}
+
 static void tenant_free(struct ptenant *t)
 {
 	pipeline_slots_free(t);
@@ -104,6 +159,7 @@ static void tenant_free(struct ptenant *t)
 	for (size_t i = 0; i < t->nretired; i++)
 		a0_client_free(t->retired[i]);
 	free(t->retired);
+	tenant_creds_free(t);
 	free(t);
 }
 
@@ -119,8 +175,9 @@ static int tenant_add(struct pipeline *p, const struct tenant_config *tc)
 		return -ENOMEM;
 	t->p = p;
 	snprintf(t->name, sizeof(t->name), "%s", tc->name);
-	int r = client_new(p, t, tc, &t->client);
-	if (r < 0) {
+	int r = tenant_creds_set(t, tc);
+	if (r < 0 || (r = client_new(p, t, tc, &t->client)) < 0) {
+		tenant_creds_free(t);
 		free(t);
 		return r;
 	}
@@ -175,14 +232,7 @@ fail:
 	log_error("queue", "cannot set up the Auth0 pipeline: %s", strerror(-r));
 	if (p->uc)
 		uvcurl_close(p->uc, NULL, NULL);
-	while (p->tenants) {
-		struct ptenant *t = p->tenants;
-		p->tenants = t->next;
-		tenant_free(t);
-	}
-	sched_free(p->sched);
-	free(p->state_dir);
-	free(p);
+	pipeline_free(p);
 	return r;
 }
 
@@ -222,23 +272,33 @@ void pipeline_set_config(struct pipeline *p, const struct config *cfg)
 			.max_rps = tc->max_rps,
 		};
 		sched_tenant_configure(t->st, &sc);
-		/* Credentials, base URL or audience may have changed: new calls
+		tenant_retired_reap(t);
+		/* Only when credentials, base URL or audience changed: new calls
 		 * use a new client (one token grant); calls running on the old
-		 * one finish there. */
+		 * one finish there. The same config keeps the client and its
+		 * token. */
+		if (!tc->base_url || !tc->client_id || !tc->client_secret) {
+			log_warn("queue", "tenant %s: keeping the old credentials", tc->name);
+			continue;
+		}
+		if (tenant_creds_same(t, tc))
+			continue;
 		struct a0_client *n;
-		if (!tc->base_url || !tc->client_id || !tc->client_secret ||
-		    client_new(p, t, tc, &n) < 0) {
+		if (client_new(p, t, tc, &n) < 0) {
 			log_warn("queue", "tenant %s: keeping the old credentials", tc->name);
 			continue;
 		}
 		struct a0_client **rs = realloc(t->retired, (t->nretired + 1) * sizeof(*rs));
-		if (!rs) {
+		if (!rs || tenant_creds_set(t, tc) < 0) {
+			if (rs)
+				t->retired = rs;
 			a0_client_free(n);
 			continue;
 		}
 		t->retired = rs;
 		t->retired[t->nretired++] = t->client;
 		t->client = n;
+		log_info("queue", "tenant %s: new client credentials taken", tc->name);
 	}
 	pipeline_tick(p);
 }
@@ -555,6 +615,9 @@ static void rescan_cb(uv_timer_t *h)
 	struct pipeline *p = h->data;
 	if (p->stopping)
 		return;
+	for (struct ptenant *t = p->tenants; t; t = t->next)
+		if (t->nretired)
+			tenant_retired_reap(t);
 	recover_load(p, false);
 	pipeline_tick(p);
 }
@@ -580,6 +643,7 @@ struct pwrite {
 	char *problem;         /* PW_FAIL_IMPORT */
 	int64_t next_attempt_ms;
 	bool mark_resubmitted;
+	bool retryable;        /* PW_FAIL_CHUNK: transient, an operator retry may requeue it */
 	int64_t keep, keep_bytes, rest_bytes, new_no;
 	char keep_tmp[4096], keep_path[4096];
 	int changed;           /* chunk_set_state_tx's 0/1 */
@@ -608,7 +672,10 @@ static int pwrite_fn(struct sqlite3 *db, void *ctx)
 		break;
 	}
 	case PW_FAIL_CHUNK: {
-		struct chunk_update u = {.error = w->message};
+		struct chunk_update u = {.error = w->message, .retryable = w->retryable};
+		if (w->mark_resubmitted &&
+		    (r = chunk_mark_resubmitted_tx(db, w->import_id, w->chunk_no)) < 0)
+			break;
 		r = chunk_set_state_tx(db, w->import_id, w->chunk_no, CHUNK_FAILED, &u, now, NULL);
 		break;
 	}
@@ -624,8 +691,8 @@ static int pwrite_fn(struct sqlite3 *db, void *ctx)
 		break;
 	}
 	case PW_SPLIT:
-		r = chunk_split_tx(db, w->import_id, w->chunk_no, w->keep, w->keep_bytes,
-				   w->rest_bytes, now, &w->new_no);
+		r = chunk_split_tx(db, w->import_id, w->chunk_no, w->new_no, w->keep, w->keep_bytes,
+				   w->rest_bytes, now);
 		break;
 	}
 	if (r > 0) {
@@ -721,7 +788,9 @@ static void after_write(int status, void *ctx)
 
 static void submit_begin(struct pchunk *c)
 {
-	if (c->imp->stopped) {
+	/* A stopped import's chunk whose request may have reached Auth0 still
+	 * goes once more, to learn what Auth0 holds (chunk.h). */
+	if (c->imp->stopped && !c->resubmitted) {
 		sched_observe(c->imp->t->st, pipeline_now_ms(), NULL, 0);
 		pchunk_end(c);
 		return;
@@ -778,18 +847,28 @@ void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *mes
 		pchunk_end(c);
 }
 
-static void fail_chunk(struct pchunk *c, const char *message)
+/* retryable: the failure was transient (retries exhausted), so POST
+ * /v1/imports/{id}/retry may queue the chunk again; a chunk that may have
+ * reached Auth0 is then a resubmission (duplicates count as assumed). */
+static void fail_chunk_as(struct pchunk *c, const char *message, bool retryable)
 {
 	struct pwrite *w = pwrite_new(c, PW_FAIL_CHUNK);
 	if (!w) {
 		pchunk_end(c);
 		return;
 	}
+	w->retryable = retryable;
+	w->mark_resubmitted = retryable && c->resubmitted;
 	snprintf(w->message, sizeof(w->message), "%s", message);
 	log_warn("queue", "chunk %s-%" PRId64 ": failed: %s", c->imp->id, c->chunk_no, message);
 	pchunk_retire(c);
 	if (pwrite_queue(w) < 0)
 		pchunk_end(c);
+}
+
+static void fail_chunk(struct pchunk *c, const char *message)
+{
+	fail_chunk_as(c, message, false);
 }
 
 static void requeue(struct pchunk *c, const char *message, int64_t next_attempt_ms,
@@ -855,7 +934,7 @@ static void submit_done(const struct a0_result *res, void *arg)
 			char m[A0_MESSAGE_MAX + 64];
 			snprintf(m, sizeof(m), "gave up after %u attempts: %s",
 				 sched_item_attempts(c->item), msg);
-			fail_chunk(c, m);
+			fail_chunk_as(c, m, true);
 			break;
 		}
 		pipeline_count_retry(c, "users-imports");
@@ -882,6 +961,15 @@ out:
 	pipeline_drain_check(p);
 }
 
+void pipeline_call_not_started(a0_done_cb cb, struct pchunk *c, const char *what, int err)
+{
+	struct a0_result res;
+	memset(&res, 0, sizeof(res));
+	res.cls.verdict = A0_RETRY;
+	snprintf(res.cls.message, sizeof(res.cls.message), "%s: %s", what, strerror(-err));
+	cb(&res, c);
+}
+
 static void submit_call(struct pchunk *c)
 {
 	struct pimport *imp = c->imp;
@@ -901,14 +989,8 @@ static void submit_call(struct pchunk *c)
 	c->pending++;
 	c->submit_sent_ms = pipeline_now_ms();
 	int r = a0_import_submit(imp->t->client, &params, submit_done, c, &c->call);
-	if (r < 0) {
-		struct a0_result res;
-		memset(&res, 0, sizeof(res));
-		res.cls.verdict = A0_RETRY;
-		snprintf(res.cls.message, sizeof(res.cls.message), "cannot start the request: %s",
-			 strerror(-r));
-		submit_done(&res, c);
-	}
+	if (r < 0)
+		pipeline_call_not_started(submit_done, c, "cannot start the request", r);
 }
 
 /* --- split (413) ------------------------------------------------------------------- */
@@ -1042,6 +1124,21 @@ static int write_durable(const char *path, const char *buf, const size_t *st, co
 	return r;
 }
 
+static int fsync_dir(const char *file_path)
+{
+	char dir[4096];
+	const char *slash = strrchr(file_path, '/');
+	if (!slash || (size_t)(slash - file_path) >= sizeof(dir))
+		return -EINVAL;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file_path), file_path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
 static void split_work_fn(uv_work_t *req)
 {
 	struct split_work *sw = req->data;
@@ -1070,6 +1167,11 @@ static void split_work_fn(uv_work_t *req)
 		goto out;
 	}
 	sw->keep = (int64_t)n / 2;
+	/* Before the commit: the rest under its new number (no chunk of the
+	 * store has it yet) and the kept users beside the chunk's own file,
+	 * both durable with their directory. Until the commit the chunk's file
+	 * is untouched; after it, chunk_split_settle renames the kept users
+	 * into place (again at start, after a crash in between). */
 	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", sw->rest_path);
 	if ((r = write_durable(tmp, buf, st, en, (size_t)sw->keep, n, &sw->rest_bytes)) < 0)
@@ -1078,7 +1180,9 @@ static void split_work_fn(uv_work_t *req)
 		r = -errno;
 		goto out;
 	}
-	r = write_durable(sw->keep_tmp, buf, st, en, 0, (size_t)sw->keep, &sw->keep_bytes);
+	if ((r = write_durable(sw->keep_tmp, buf, st, en, 0, (size_t)sw->keep, &sw->keep_bytes)) < 0)
+		goto out;
+	r = fsync_dir(sw->path);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -1108,6 +1212,7 @@ static void split_after_work(uv_work_t *req, int status)
 		struct pwrite *w = pwrite_new(c, PW_SPLIT);
 		if (w) {
 			w->keep = sw->keep;
+			w->new_no = sw->new_no;
 			w->keep_bytes = sw->keep_bytes;
 			w->rest_bytes = sw->rest_bytes;
 			snprintf(w->keep_tmp, sizeof(w->keep_tmp), "%s", sw->keep_tmp);
@@ -1119,33 +1224,82 @@ static void split_after_work(uv_work_t *req, int status)
 	free(sw);
 }
 
+/* After the split's commit: the kept users' file replaces the chunk's own
+ * (rename + directory fsync, off the loop). The chunk stays held until then,
+ * so no rescan submits it with the old file. */
+struct split_settle {
+	uv_work_t work;
+	struct pchunk *c;
+	char import_id[IMPORT_ID_LEN + 1];
+	int64_t chunk_no, keep_bytes, rest_bytes;
+	char keep_path[4096];
+	int status;
+};
+
+static void split_settle_fn(uv_work_t *req)
+{
+	struct split_settle *ss = req->data;
+	int r = chunk_split_settle(ss->keep_path, ss->keep_bytes);
+	ss->status = r < 0 ? r : r == 1 ? 0 : -ENOENT;
+}
+
+static void split_settle_done(uv_work_t *req, int status)
+{
+	struct split_settle *ss = req->data;
+	struct pchunk *c = ss->c;
+	struct pipeline *p = c->p;
+	if (status < 0 && ss->status == 0)
+		ss->status = status;
+	if (ss->status < 0)
+		log_error("queue", "chunk %s-%" PRId64 ": cannot replace its file: %s", ss->import_id,
+			  ss->chunk_no, strerror(-ss->status));
+	else
+		log_info("queue", "chunk %s-%" PRId64 ": split after a 413 (%" PRId64 " + %" PRId64 " bytes)",
+			 ss->import_id, ss->chunk_no, ss->keep_bytes, ss->rest_bytes);
+	free(ss);
+	/* Both halves are queued in the store; the rescan takes them over. */
+	pchunk_end(c);
+	if (!p->stopping) {
+		p->rescans++;
+		recover_load(p, false);
+	}
+	pchunk_release(c);
+}
+
 static void split_commit_done(struct pwrite *w, int status)
 {
 	struct pchunk *c = w->c;
-	if (status == 0) {
-		/* Only now does the chunk's own file shrink to the users it keeps. */
-		if (rename(w->keep_tmp, w->keep_path) < 0)
-			log_error("queue", "chunk %s-%" PRId64 ": cannot replace its file: %s",
-				  w->import_id, w->chunk_no, strerror(errno));
-		log_info("queue", "chunk %s-%" PRId64 ": split after a 413 (%" PRId64 " + %" PRId64 " bytes)",
-			 w->import_id, w->chunk_no, w->keep_bytes, w->rest_bytes);
-	} else {
-		unlink(w->keep_tmp);
-	}
-	/* Both halves are queued in the store; the rescan takes them over. */
 	struct pipeline *p = c->p;
+	if (status < 0) {
+		unlink(w->keep_tmp);
+		pchunk_end(c);
+		p->rescans++;
+		recover_load(p, false);
+		return;
+	}
+	struct split_settle *ss = calloc(1, sizeof(*ss));
+	if (ss) {
+		ss->c = c;
+		snprintf(ss->import_id, sizeof(ss->import_id), "%s", w->import_id);
+		ss->chunk_no = w->chunk_no;
+		ss->keep_bytes = w->keep_bytes;
+		ss->rest_bytes = w->rest_bytes;
+		snprintf(ss->keep_path, sizeof(ss->keep_path), "%s", w->keep_path);
+		ss->work.data = ss;
+		c->pending++;
+		if (uv_queue_work(p->loop, &ss->work, split_settle_fn, split_settle_done) == 0)
+			return;
+		c->pending--;
+		free(ss);
+	}
+	/* No worker: settle here rather than leave the file out of step. */
+	int r = chunk_split_settle(w->keep_path, w->keep_bytes);
+	if (r < 0)
+		log_error("queue", "chunk %s-%" PRId64 ": cannot replace its file: %s", w->import_id,
+			  w->chunk_no, strerror(-r));
 	pchunk_end(c);
 	p->rescans++;
 	recover_load(p, false);
-}
-
-static int64_t next_chunk_no(struct pchunk *c)
-{
-	int64_t max = c->chunk_no;
-	for (struct pchunk *x = c->imp->chunks; x; x = x->next)
-		if (x->chunk_no > max)
-			max = x->chunk_no;
-	return max + 1;
 }
 
 static void split_start(struct pchunk *c)
@@ -1163,20 +1317,9 @@ static void split_start(struct pchunk *c)
 		return;
 	}
 	sw->c = c;
-	/* chunk_split_tx numbers the rest max+1 over the store; the store may
-	 * know chunks this import no longer holds in memory, so ask it. */
-	sw->new_no = next_chunk_no(c);
-	{
-		struct sqlite3 *db = store_reader(p->store);
-		struct chunk tmp;
-		for (int64_t no = sw->new_no;; no++) {
-			if (chunk_load(db, c->imp->id, no, &tmp) == -ENOENT) {
-				sw->new_no = no;
-				break;
-			}
-			chunk_done(&tmp);
-		}
-	}
+	/* New numbers come from the import's one counter (the store's max + 1
+	 * when loaded): two splits in flight never share one. */
+	sw->new_no = c->imp->next_no++;
 	if (chunk_file_path(p->state_dir, c->imp->id, c->chunk_no, sw->path, sizeof(sw->path)) < 0 ||
 	    chunk_file_path(p->state_dir, c->imp->id, sw->new_no, sw->rest_path,
 			    sizeof(sw->rest_path)) < 0) {

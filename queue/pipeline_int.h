@@ -55,6 +55,7 @@ struct pimport {
 	bool stopped;           /* failed / cancelled: submit nothing more */
 	bool seen;              /* rescan mark */
 	struct sched_import *simp;
+	int64_t next_no;        /* the next new chunk number a split takes */
 	struct pchunk *chunks;
 	size_t nchunks;         /* live chunks in `chunks` */
 	size_t refs;            /* chunks allocated (live, or ended but pending) */
@@ -65,8 +66,11 @@ struct ptenant {
 	struct pipeline *p;
 	char name[40];
 	struct a0_client *client;
-	struct a0_client **retired;  /* replaced at reloads; their calls run out */
+	struct a0_client **retired;  /* replaced at reloads; freed once idle */
 	size_t nretired;
+	/* What t->client was made from, to replace it only when it changes. */
+	char *base_url, *client_id, *audience;
+	struct secret *secret;
 	struct sched_tenant *st;
 	char last_error[A0_MESSAGE_MAX];
 	struct pipeline_slot *slots, *slots_tail; /* pipeline_slot_wait, FIFO */
@@ -109,6 +113,9 @@ void pchunk_retire(struct pchunk *c);
 struct ptenant *pipeline_tenant(struct pipeline *p, const char *name);
 /* Fails the whole import with Auth0's message (problem JSON) and stops it. */
 void pipeline_fail_import(struct pimport *imp, struct pchunk *c, const char *message);
+/* A call that did not start (`err`, negative errno): `cb` gets an A0_RETRY
+ * result saying "<what>: <reason>" at once, as if it had failed. */
+void pipeline_call_not_started(a0_done_cb cb, struct pchunk *c, const char *what, int err);
 /* Answers with no Management request made still give the bucket its token back. */
 void pipeline_observe_none(struct pchunk *c, const struct a0_result *res);
 

@@ -214,13 +214,8 @@ void poller_poll(struct pchunk *c)
 {
 	c->pending++;
 	int r = a0_job_get(c->imp->t->client, c->job_id, poll_done, c, &c->call);
-	if (r < 0) {
-		struct a0_result res;
-		memset(&res, 0, sizeof(res));
-		res.cls.verdict = A0_RETRY;
-		snprintf(res.cls.message, sizeof(res.cls.message), "cannot poll: %s", strerror(-r));
-		poll_done(&res, c);
-	}
+	if (r < 0)
+		pipeline_call_not_started(poll_done, c, "cannot poll", r);
 }
 
 void poller_expire(struct pchunk *c)
@@ -528,11 +523,6 @@ void poller_fetch_errors(struct pchunk *c)
 {
 	c->pending++;
 	int r = a0_job_errors(c->imp->t->client, c->job_id, fetch_done, c, &c->call);
-	if (r < 0) {
-		struct a0_result res;
-		memset(&res, 0, sizeof(res));
-		res.cls.verdict = A0_RETRY;
-		snprintf(res.cls.message, sizeof(res.cls.message), "cannot fetch errors: %s", strerror(-r));
-		fetch_done(&res, c);
-	}
+	if (r < 0)
+		pipeline_call_not_started(fetch_done, c, "cannot fetch errors", r);
 }

@@ -79,7 +79,7 @@ static struct pimport *pimport_load(struct pipeline *p, sqlite3 *db, const char 
 	imp->upsert = sqlite3_column_int(st, 3) != 0;
 	imp->send_completion_email = sqlite3_column_int(st, 4) != 0;
 	imp->stopped = stopped_state((const char *)sqlite3_column_text(st, 5));
-	if (sched_import_add(t->st, imp->seq, &imp->simp) < 0) {
+	if (chunk_next_no(db, id, &imp->next_no) < 0 || sched_import_add(t->st, imp->seq, &imp->simp) < 0) {
 		free(imp);
 		imp = NULL;
 		goto out;
@@ -89,6 +89,22 @@ static struct pimport *pimport_load(struct pipeline *p, sqlite3 *db, const char 
 out:
 	sqlite3_finalize(st);
 	return imp;
+}
+
+/* A split interrupted between its commit and the rename of the kept users'
+ * file: the store is right, the file is brought in step before any submit. */
+static void split_settle_at_start(struct pipeline *p, struct pimport *imp, int64_t no, int64_t bytes)
+{
+	char path[4096];
+	if (chunk_file_path(p->state_dir, imp->id, no, path, sizeof(path)) < 0)
+		return;
+	int r = chunk_split_settle(path, bytes);
+	if (r < 0)
+		log_error("queue", "chunk %s-%" PRId64 ": cannot complete its split: %s", imp->id, no,
+			  strerror(-r));
+	else if (r == 1)
+		log_info("queue", "chunk %s-%" PRId64 ": split completed (the kept users' file put in place)",
+			 imp->id, no);
 }
 
 struct resubmit_marks {
@@ -118,48 +134,10 @@ static void marks_done(int status, void *ctx)
 	free(m);
 }
 
-struct stopped_fail {
-	char import_id[IMPORT_ID_LEN + 1];
-	int64_t chunk_no;
-};
-
-static int stopped_fail_fn(struct sqlite3 *db, void *ctx)
-{
-	struct stopped_fail *f = ctx;
-	struct chunk_update u = {
-		.error = "the import stopped while this chunk was being submitted; "
-			 "it may or may not have reached Auth0",
-	};
-	int r = chunk_set_state_tx(db, f->import_id, f->chunk_no, CHUNK_FAILED, &u,
-				   pipeline_now_ms() / 1000, NULL);
-	return r < 0 ? r : 0;
-}
-
-static void stopped_fail_done(int status, void *ctx)
-{
-	struct stopped_fail *f = ctx;
-	if (status < 0)
-		log_error("queue", "chunk %s-%" PRId64 ": cannot fail it: %s", f->import_id,
-			  f->chunk_no, strerror(-status));
-	free(f);
-}
-
-static void stopped_submitting_fail(struct pipeline *p, struct pimport *imp, int64_t no)
-{
-	struct stopped_fail *f = calloc(1, sizeof(*f));
-	if (!f)
-		return;
-	snprintf(f->import_id, sizeof(f->import_id), "%s", imp->id);
-	f->chunk_no = no;
-	log_warn("queue", "chunk %s-%" PRId64 ": left submitting by a stopped import, failing it",
-		 imp->id, no);
-	if (store_write(p->store, stopped_fail_fn, f, stopped_fail_done) < 0)
-		free(f);
-}
-
 /* Loads the chunks of `imp` in queued/submitting/submitted that it does not
  * hold yet. Returns how many were added. */
-static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *imp, bool at_start)
+static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *imp, bool at_start,
+			      bool resubmit_unknown)
 {
 	sqlite3_stmt *st = NULL;
 	int added = 0;
@@ -177,7 +155,7 @@ static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *i
 	struct resubmit_marks *marks = NULL;
 
 	if (sqlite3_prepare_v2(db,
-			       "SELECT chunk_no, state, users, job_id, resubmitted, submitted_at "
+			       "SELECT chunk_no, state, users, job_id, resubmitted, submitted_at, bytes "
 			       "FROM chunks WHERE import_id = ?1 AND state IN "
 			       "('queued','submitting','submitted') ORDER BY chunk_no",
 			       -1, &st, NULL) != SQLITE_OK) {
@@ -189,15 +167,15 @@ static int import_chunks_load(struct pipeline *p, sqlite3 *db, struct pimport *i
 		int64_t no = sqlite3_column_int64(st, 0);
 		if (no <= maxno && (held[no / 8] & (1u << (no % 8))))
 			continue;
+		if (at_start && strcmp((const char *)sqlite3_column_text(st, 1), "submitted") != 0)
+			split_settle_at_start(p, imp, no, sqlite3_column_int64(st, 6));
 		const char *state = (const char *)sqlite3_column_text(st, 1);
-		if (imp->stopped && strcmp(state, "submitted") != 0) {
-			/* A cancelled or failed import submits nothing more; a chunk
-			 * it left submitting may or may not be at Auth0: it fails
-			 * (its users are reported, ready to resubmit). */
-			if (strcmp(state, "submitting") == 0 && at_start)
-				stopped_submitting_fail(p, imp, no);
+		/* A stopped import submits nothing more, but while cancelling or
+		 * failed it still resubmits the chunks that may be at Auth0
+		 * already: left submitting, or queued after a request whose fate
+		 * is unknown (the cancel or failure keeps only those queued). */
+		if (imp->stopped && strcmp(state, "submitted") != 0 && !resubmit_unknown)
 			continue;
-		}
 		struct pchunk *c = calloc(1, sizeof(*c));
 		if (!c)
 			break;
@@ -299,7 +277,9 @@ int recover_load(struct pipeline *p, bool at_start)
 			imp->stopped = false; /* an operator retry queued it again */
 		}
 		if ((int64_t)imp->nchunks < count) {
-			int n = import_chunks_load(p, db, imp, at_start);
+			int n = import_chunks_load(p, db, imp, at_start,
+						   strcmp(state, "cancelling") == 0 ||
+						   strcmp(state, "failed") == 0);
 			if (n > 0)
 				total += n;
 		}

@@ -97,3 +97,16 @@
 	"  errors TEXT NOT NULL,\n" \
 	"  PRIMARY KEY (import_id, idx)\n" \
 	");\n"
+
+/*
+ * Covering indexes for the reads (migration 40): an import's counters, its
+ * jobs and the ETA (chunks_agg), and the /metrics totals (chunks_totals)
+ * read index entries only. The chunk's own row carries the indices BLOB
+ * (4 bytes a user) before the summary columns, so reading those from the
+ * table walks the blob's overflow pages for every chunk.
+ */
+#define SCHEMA_CHUNKS_INDEXES_SQL \
+	"CREATE INDEX chunks_agg ON chunks(import_id, state, users, summary_inserted, " \
+	"summary_updated, summary_failed, assumed, submitted_at, chunk_no, job_id);\n" \
+	"CREATE INDEX chunks_totals ON chunks(state, users, summary_inserted, summary_updated, " \
+	"summary_failed, assumed);\n"

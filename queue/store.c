@@ -40,7 +40,8 @@ struct store {
 	struct write_item *done, **done_tail;   /* for the loop */
 	bool stopping;                          /* writer: finish todo and exit */
 	bool closed;                            /* store_close called */
-	uv_async_t async;
+	uv_async_t async;                       /* ref'd while pending > 0 */
+	uint64_t pending;                       /* loop thread: written, done not yet run */
 
 	struct store_stats stats;               /* under mu */
 };
@@ -150,6 +151,18 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* Loop thread: the wake-up handle keeps the loop alive exactly while a
+ * write is queued or its done callback has not run yet, so a loop with no
+ * other handle still sees every write complete, and an idle store never
+ * holds the loop open. */
+static void update_ref(struct store *st)
+{
+	if (st->pending > 0 && !st->closed)
+		uv_ref((uv_handle_t *)&st->async);
+	else
+		uv_unref((uv_handle_t *)&st->async);
+}
+
 /* Loop thread: run done callbacks of committed items, in order. */
 static void drain_done(struct store *st)
 {
@@ -160,11 +173,13 @@ static void drain_done(struct store *st)
 	pthread_mutex_unlock(&st->mu);
 	while (list) {
 		struct write_item *n = list->next;
+		st->pending--; /* before done(), which may queue the next write */
 		if (list->done)
 			list->done(list->status, list->ctx);
 		free(list);
 		list = n;
 	}
+	update_ref(st);
 }
 
 static void on_async(uv_async_t *a)
@@ -353,9 +368,7 @@ int store_open(uv_loop_t *loop, const char *state_dir, struct store **ret, char 
 		goto fail;
 	}
 	st->async.data = st;
-	/* Pending writes never keep the loop alive on their own: store_close
-	 * drains them. */
-	uv_unref((uv_handle_t *)&st->async);
+	update_ref(st); /* idle: nothing pending yet */
 	if ((r = pthread_create(&st->thread, NULL, writer_main, st)) != 0) {
 		snprintf(err, errlen, "cannot start the store writer: %s", strerror(r));
 		r = -r;
@@ -401,6 +414,8 @@ int store_write(struct store *st, store_write_fn fn, void *ctx, store_done_fn do
 	st->stats.queued++;
 	pthread_cond_signal(&st->cond);
 	pthread_mutex_unlock(&st->mu);
+	st->pending++;
+	update_ref(st);
 	return 0;
 }
 

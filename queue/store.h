@@ -26,6 +26,9 @@
  * loop thread. fn() runs on the writer thread and must only touch the db it
  * is given and its ctx (no uv calls, no logging of secrets). done() runs on
  * the loop thread after the COMMIT is durable (or after the ROLLBACK).
+ * A queued write keeps the loop alive (like a pending uv request) until its
+ * done callback has run; an idle store does not, so uv_run(UV_RUN_DEFAULT)
+ * returns once nothing else is active and every write has completed.
  *
  * Adding a migration (other modules do this): append one entry to the
  * array in queue/migrations.c with the next number, e.g.

@@ -138,6 +138,11 @@ void a0_client_free(struct a0_client *c)
 	free(c);
 }
 
+bool a0_client_idle(const struct a0_client *c)
+{
+	return !c || !c->calls;
+}
+
 void a0_client_set_observer(struct a0_client *c, a0_observer_fn fn, void *arg)
 {
 	c->observer = fn;

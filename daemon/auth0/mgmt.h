@@ -115,6 +115,8 @@ struct a0_call;
 int a0_client_new(struct uvcurl *uc, const struct a0_client_config *cfg, struct a0_client **ret);
 /* Cancels every call without callbacks. */
 void a0_client_free(struct a0_client *c);
+/* True when no call of the client runs (it may be freed without cancelling). */
+bool a0_client_idle(const struct a0_client *c);
 void a0_client_set_observer(struct a0_client *c, a0_observer_fn fn, void *arg);
 struct a0_token *a0_client_token(struct a0_client *c);
 

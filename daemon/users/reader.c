@@ -1,5 +1,6 @@
 /* Streaming users-file reader: see reader.h. */
 #include "daemon/users/reader.h"
+#include "daemon/users/csv.h"
 #include "daemon/users/scan.h"
 
 #include <errno.h>
@@ -21,6 +22,8 @@ enum reader_state {
 	RS_ARRAY_NEXT,
 	RS_ARRAY_END,
 	RS_NDJSON,
+	RS_CSV_HEADER,
+	RS_CSV,
 	RS_END,
 	RS_FAILED,
 };
@@ -54,6 +57,7 @@ struct users_reader {
 	enum reader_state state;
 	enum users_format format;
 	char *out;                 /* the current element, minified */
+	struct csv *csv;           /* CSV: the header and the current row */
 	uint32_t index;
 	int result;
 	struct users_failure failure;
@@ -64,6 +68,7 @@ const char *users_format_name(enum users_format f)
 	switch (f) {
 	case USERS_FORMAT_JSON_ARRAY: return "json";
 	case USERS_FORMAT_NDJSON: return "ndjson";
+	case USERS_FORMAT_CSV: return "csv";
 	default: return "unknown";
 	}
 }
@@ -400,6 +405,7 @@ void users_reader_free(struct users_reader *r)
 	free(r->win);
 	free(r->out);
 	free(r->zin);
+	csv_free(r->csv);
 	free(r);
 }
 
@@ -449,6 +455,144 @@ static int read_element(struct users_reader *r, struct users_element *e)
 	}
 }
 
+/* ---- CSV (csv.h) ---- */
+
+#define NOT_USERS_FILE "expected '[' (a JSON array of users), '{' (NDJSON, one user per line) " \
+	"or a CSV header row naming import properties (such as email)"
+
+/* Malformed at byte `pos` of the row at win[start]. */
+static int fail_in_row(struct users_reader *r, enum users_failure_kind kind, size_t pos,
+                       const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail_in_row(struct users_reader *r, enum users_failure_kind kind, size_t pos,
+                       const char *fmt, ...)
+{
+	uint32_t line = r->line;
+	uint64_t lstart = r->line_start;
+	char msg[sizeof(r->failure.message)];
+	va_list ap;
+
+	for (size_t k = 0; k < pos && r->start + k < r->end; k++) {
+		if (r->win[r->start + k] == '\n') {
+			line++;
+			lstart = r->win_base + r->start + k + 1;
+		}
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return fail_at(r, kind, r->win_base + r->start + pos, line, lstart, "%s", msg);
+}
+
+/* Splits the row at win[start]. 1: split (*s); < 0: failure set (a bad
+ * header row is "not a users file"). */
+static int read_row(struct users_reader *r, struct csv_split *s, bool header)
+{
+	enum users_failure_kind kind = header ? USERS_FAILURE_NOT_AN_ARRAY : USERS_FAILURE_MALFORMED;
+
+	for (;;) {
+		size_t avail = r->end - r->start;
+		enum scan_result res = csv_split_row(r->csv, r->win + r->start, avail, r->text_eof, s);
+		if (res == SCAN_DONE)
+			return 1;
+		if (res == SCAN_ERROR) {
+			if (s->error == -ENOMEM)
+				return fail_io(r, -ENOMEM, "reading a CSV row");
+			if (header)
+				return fail_in_row(r, kind, s->err, "%s (the first row is no CSV header: %s)",
+				                   NOT_USERS_FILE, s->why);
+			return fail_in_row(r, kind, s->err, "in the row of user %u: %s%s", r->index,
+			                   strncmp(s->why, "unexpected", 10) == 0 ? "" : "expected ", s->why);
+		}
+		/* SCAN_MORE */
+		if (avail >= USERS_ELEMENT_MAX || r->text_eof) {
+			if (header)
+				return fail_in_row(r, kind, 0, "%s (no header row ends within %u bytes)",
+				                   NOT_USERS_FILE, USERS_ELEMENT_MAX);
+			return fail_in_row(r, kind, 0, "the row of user %u is larger than %u bytes",
+			                   r->index, USERS_ELEMENT_MAX);
+		}
+		if (fill(r) < 0)
+			return r->result;
+	}
+}
+
+/* Moves past a row that was split. */
+static void skip_row(struct users_reader *r, const struct csv_split *s)
+{
+	if (s->newlines) {
+		r->line += s->newlines;
+		r->line_start = r->win_base + r->start + s->last_nl;
+	}
+	r->start += s->end;
+}
+
+static int read_csv_row(struct users_reader *r, struct users_element *e);
+
+static int read_csv_header(struct users_reader *r, struct users_element *e)
+{
+	struct csv_split s;
+	char msg[200];
+	size_t pos = 0;
+	int rc = read_row(r, &s, true);
+	if (rc < 0)
+		return rc;
+	rc = csv_header(r->csv, &pos, msg, sizeof(msg));
+	if (rc == -ENOENT)
+		return fail_in_row(r, USERS_FAILURE_NOT_AN_ARRAY, 0, "%s%s%s%s", NOT_USERS_FILE,
+		                   msg[0] ? " (" : "", msg, msg[0] ? ")" : "");
+	if (rc == -EBADMSG)
+		return fail_in_row(r, USERS_FAILURE_MALFORMED, pos, "%s", msg);
+	if (rc < 0)
+		return fail_io(r, rc, "reading the header row");
+	r->format = USERS_FORMAT_CSV;
+	r->state = RS_CSV;
+	skip_row(r, &s);
+	return read_csv_row(r, e);
+}
+
+static int read_csv_row(struct users_reader *r, struct users_element *e)
+{
+	struct csv_split s;
+	char msg[200];
+	const char *json;
+	size_t len, pos = 0;
+
+	for (;;) {
+		if (r->start == r->end && !r->text_eof && fill(r) < 0)
+			return r->result;
+		if (r->start == r->end) {
+			r->state = RS_END;
+			return 0;
+		}
+		int rc = read_row(r, &s, false);
+		if (rc < 0)
+			return rc;
+		if (csv_blank(r->csv)) {
+			skip_row(r, &s);
+			continue;
+		}
+		rc = csv_convert(r->csv, &json, &len, &pos, msg, sizeof(msg));
+		if (rc == -EBADMSG)
+			return fail_in_row(r, USERS_FAILURE_MALFORMED, pos, "in the row of user %u: %s",
+			                   r->index, msg);
+		if (rc == -E2BIG)
+			return fail_in_row(r, USERS_FAILURE_MALFORMED, 0,
+			                   "user %u is larger than %u bytes as JSON", r->index,
+			                   USERS_ELEMENT_MAX);
+		if (rc < 0)
+			return fail_io(r, rc, "converting a CSV row");
+		e->min = json;
+		e->min_len = len;
+		e->raw_len = s.content_end;
+		e->index = r->index++;
+		e->line = r->line;
+		e->offset = r->win_base + r->start;
+		skip_row(r, &s);
+		return 1;
+	}
+}
+
 int users_reader_next(struct users_reader *r, struct users_element *e)
 {
 	int c;
@@ -484,9 +628,15 @@ int users_reader_next(struct users_reader *r, struct users_element *e)
 			r->last_elem_end_line = 0;
 			return users_reader_next(r, e);
 		}
-		return fail_at(r, USERS_FAILURE_NOT_AN_ARRAY, r->win_base + r->start, r->line,
-		               r->line_start, "%s",
-		               "expected '[' (a JSON array of users) or '{' (NDJSON, one user per line)");
+		/* Anything else may be a CSV header row. */
+		if (csv_new(&r->csv) < 0)
+			return fail_io(r, -ENOMEM, "reading the header row");
+		r->state = RS_CSV_HEADER;
+		return users_reader_next(r, e);
+	case RS_CSV_HEADER:
+		return read_csv_header(r, e);
+	case RS_CSV:
+		return read_csv_row(r, e);
 	case RS_ARRAY_FIRST:
 		c = peek_nonws(r);
 		if (c == -2)

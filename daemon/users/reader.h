@@ -4,9 +4,10 @@
  * Layers: source (a file descriptor, through zlib when the first bytes are
  * the gzip magic) → text window (at most USERS_ELEMENT_MAX + READER_READ
  * bytes) → format (JSON array or NDJSON, told by the first byte after an
- * optional UTF-8 BOM and whitespace; CSV would be a third `next` function)
- * → element scanner (scan.h), which checks the JSON syntax and UTF-8 of one
- * element and copies it minified.
+ * optional UTF-8 BOM and whitespace, else CSV) → element scanner (scan.h),
+ * which checks the JSON syntax and UTF-8 of one element and copies it
+ * minified; for CSV, the row splitter and converter (csv.h), whose element
+ * is the JSON user a row becomes (longer than the row, unlike JSON's).
  *
  * Memory is bounded whatever the file size. A malformed file stops the
  * reader with a users_failure (offset, line, column in the decompressed
@@ -24,7 +25,7 @@ struct users_reader;
 struct users_element {
 	const char *min;   /* the element minified, NUL-terminated; valid until the next call */
 	size_t min_len;
-	size_t raw_len;    /* bytes in the file, whitespace included */
+	size_t raw_len;    /* bytes in the file, whitespace included (CSV: the row without its line break) */
 	uint32_t index;    /* 0-based */
 	uint32_t line;     /* 1-based line of its first byte */
 	uint64_t offset;   /* byte offset of its first byte in the text */

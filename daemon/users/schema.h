@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct jv;
+struct ujv;
 struct validate;
 
 enum schema_kind {
@@ -28,7 +28,7 @@ enum schema_kind {
 };
 
 /* Runs once the value has the right kind; `path` is its JSON pointer. */
-typedef void schema_hook(struct validate *v, const char *path, const struct jv *val);
+typedef void schema_hook(struct validate *v, const char *path, const struct ujv *val);
 
 struct schema_table;
 

@@ -1,7 +1,7 @@
 /* The users library's entry points: see users.h. */
 #include "daemon/users/users.h"
 #include "daemon/users/dedup.h"
-#include "daemon/users/jv.h"
+#include "daemon/users/ujv.h"
 #include "daemon/users/reader.h"
 #include "daemon/users/split.h"
 #include "daemon/users/validate.h"
@@ -26,7 +26,7 @@ struct process {
 	const struct users_sink *sink;
 	void *ctx;
 	struct users_reader *reader;
-	struct jv_doc doc;
+	struct ujv_doc doc;
 	char *rewrite;      /* an element after a policy rewrite */
 	struct dedup *dedup;
 	struct split *split;
@@ -113,8 +113,8 @@ static size_t rewrite_element(struct process *p, const struct validate *v, const
 	char enc[8 * 256 + 8];
 
 	if (v->strip_member) {
-		const struct jv *m = v->strip_member;
-		const struct jv *root = jv_root(&p->doc);
+		const struct ujv *m = v->strip_member;
+		const struct ujv *root = ujv_root(&p->doc);
 		bool first = m->mstart == root->start + 1;
 		if (first && m->next)
 			ed[n++] = (struct edit){ m->mstart, (size_t)m->end + 1, "", 0 };
@@ -124,13 +124,13 @@ static size_t rewrite_element(struct process *p, const struct validate *v, const
 			ed[n++] = (struct edit){ m->mstart, m->end, "", 0 };
 	}
 	if (v->strip_prefix && v->user_id_node) {
-		const struct jv *u = v->user_id_node;
+		const struct ujv *u = v->user_id_node;
 		if (u->end - u->start > 7 && memcmp(src + u->start + 1, "auth0|", 6) == 0)
 			ed[n++] = (struct edit){ (size_t)u->start + 1, (size_t)u->start + 7, "", 0 };
 		else {
 			/* Escapes in the prefix: write the stripped value afresh
 			 * (user_id is at most 255 characters: bounded). */
-			const char *val = jv_str(&p->doc, u) + 6;
+			const char *val = ujv_str(&p->doc, u) + 6;
 			if (strlen(val) * 6 + 2 < sizeof(enc))
 				ed[n++] = (struct edit){ u->start, u->end, enc, encode_string(val, enc) };
 		}
@@ -162,7 +162,7 @@ static int process_user(struct process *p, const struct users_element *e, struct
 	bool parsed;
 	int err = 0;
 
-	err = jv_parse(&p->doc, e->min, e->min_len);
+	err = ujv_parse(&p->doc, e->min, e->min_len);
 	if (err == -ENOMEM)
 		goto out;
 	parsed = err == 0;
@@ -187,6 +187,9 @@ static int process_user(struct process *p, const struct users_element *e, struct
 		validate_add(v, false, "", "PROFILE_SIZE_EXCEEDED", "shorten the metadata or other long fields",
 		             "The user profile is %zu bytes (minified UTF-8); at most %u", len, USERS_PROFILE_MAX);
 	validate_finish(v);
+	if (users_reader_format(p->reader) == USERS_FORMAT_CSV)
+		for (size_t i = 0; i < v->n; i++)
+			v->problems[i].line = e->line;
 
 	bool invalid = v->n_errors > 0 || v->dropped > 0;
 	p->sum.users_total++;
@@ -209,13 +212,13 @@ static int process_user(struct process *p, const struct users_element *e, struct
 		/* email/user_id as in the file (before any policy rewrite). */
 		const char *email = NULL, *uid = NULL;
 		if (parsed) {
-			const struct jv *root = jv_root(&p->doc);
-			const struct jv *x = jv_get(&p->doc, root, "email");
-			if (x && x->type == JV_STRING)
-				email = jv_str(&p->doc, x);
-			x = jv_get(&p->doc, root, "user_id");
-			if (x && x->type == JV_STRING)
-				uid = jv_str(&p->doc, x);
+			const struct ujv *root = ujv_root(&p->doc);
+			const struct ujv *x = ujv_get(&p->doc, root, "email");
+			if (x && x->type == UJV_STRING)
+				email = ujv_str(&p->doc, x);
+			x = ujv_get(&p->doc, root, "user_id");
+			if (x && x->type == UJV_STRING)
+				uid = ujv_str(&p->doc, x);
 		}
 		if (p->sink->on_problems(p->ctx, e->index, e->line, email, uid, v->problems, v->n, !invalid)) {
 			err = -ECANCELED;
@@ -269,7 +272,7 @@ int users_process(const char *path, const struct users_options *opts,
 		                  path, strerror(-err));
 		goto out;
 	}
-	jv_doc_init(&p.doc);
+	ujv_doc_init(&p.doc);
 	p.v = malloc(sizeof(*p.v));
 	p.rewrite = malloc(USERS_ELEMENT_MAX + 1);
 	err = dedup_new(&p.dedup);
@@ -353,7 +356,7 @@ out:
 	dedup_free(p.dedup);
 	free(p.v);
 	free(p.rewrite);
-	jv_doc_done(&p.doc);
+	ujv_doc_done(&p.doc);
 	users_reader_free(p.reader);
 	return err;
 }

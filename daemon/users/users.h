@@ -2,24 +2,29 @@
  * users — the Auth0 bulk-import users file: read, validate, split.
  *
  * A pure library (zlib only: no event loop, no logging, no SQLite; users
- * are parsed by jv.h, not json-c). `auth0-importd check` and the daemon's
+ * are parsed by ujv.h, not json-c). `auth0-importd check` and the daemon's
  * intake (in a uv worker thread) both call users_process(); nothing here
  * blocks on anything but the files it is given.
  *
  * Terms
- *   users file   a JSON array of user objects, or NDJSON (one object per
- *                line), either of them optionally gzip-compressed. The format
- *                is told by content (gzip magic 1f 8b, then the first byte
- *                after an optional UTF-8 BOM and whitespace: '[' array,
- *                '{' NDJSON), never by a declared type.
+ *   users file   a JSON array of user objects, NDJSON (one object per
+ *                line), or CSV with a header row naming import properties
+ *                (csv.h: dotted names build nested objects), any of them
+ *                optionally gzip-compressed. The format is told by content
+ *                (gzip magic 1f 8b, then the first byte after an optional
+ *                UTF-8 BOM and whitespace: '[' array, '{' NDJSON, anything
+ *                else a CSV header row), never by a declared type.
  *   index        0-based position of a user in the file (uint32_t).
- *   line         1-based line of the decompressed text where the user starts.
+ *   line         1-based line of the decompressed text where the user starts
+ *                (for CSV, where its row starts; line breaks inside quoted
+ *                fields count).
  *   problem      one diagnostic in API.md's shape
  *                {index, path (JSON pointer), code, message, hint?}; a
  *                warning has the same shape and leaves the user valid.
  *   element      one user's bytes, minified: whitespace outside strings
  *                removed and nothing else changed (escapes, number spelling,
- *                key order kept byte for byte). Chunk files and
+ *                key order kept byte for byte). A CSV row's element is the
+ *                JSON user it converts to (csv.h). Chunk files and
  *                users_extract() carry elements.
  *   chunk        <chunk_dir>/chunk-%06u.json (chunk numbers from 0): a JSON
  *                array "[e1,e2,...]" of valid users' elements in file order,
@@ -114,9 +119,9 @@ enum users_format {
 	USERS_FORMAT_UNKNOWN = 0,
 	USERS_FORMAT_JSON_ARRAY,
 	USERS_FORMAT_NDJSON,
-	/* USERS_FORMAT_CSV will come here. */
+	USERS_FORMAT_CSV,
 };
-/* "json", "ndjson", "unknown"; static strings. */
+/* "json", "ndjson", "csv", "unknown"; static strings. */
 const char *users_format_name(enum users_format f);
 
 enum users_on_invalid {
@@ -162,6 +167,7 @@ struct users_problem {
 	const char *message; /* one sentence, no trailing period */
 	const char *hint;    /* NULL when there is none */
 	bool warning;        /* true: leaves the user valid */
+	uint32_t line;       /* CSV: 1-based line where the user's row starts; 0 for JSON files */
 };
 
 /*
@@ -209,7 +215,7 @@ struct users_summary {
 enum users_failure_kind {
 	USERS_FAILURE_NONE = 0,
 	USERS_FAILURE_MALFORMED,      /* "malformed-file": offset/line/column set */
-	USERS_FAILURE_NOT_AN_ARRAY,   /* "not-an-array": neither '[' nor '{' first */
+	USERS_FAILURE_NOT_AN_ARRAY,   /* "not-an-array": neither '[' nor '{' first, nor a CSV header row */
 	USERS_FAILURE_EMPTY,          /* "empty-file": no bytes, or whitespace only */
 	USERS_FAILURE_TOO_MANY_USERS, /* "too-many-users": over max_users */
 	USERS_FAILURE_IO,             /* "internal": open/read/write/fsync failed (errno in `error`) */
@@ -263,6 +269,8 @@ int users_chunk_path(char *buf, size_t size, const char *dir, uint32_t chunk_no)
  * repetition) as one JSON array, one element per line, hashes intact and
  * nothing changed but whitespace outside strings:
  *   "[\n" e1 ",\n" e2 ... "\n]\n"    ("[]\n" when n is 0)
+ * A CSV file's records come back as the JSON users its rows convert to
+ * (the resubmit file is a JSON array whatever the upload's format).
  * Indices past the end of the file are ignored. write_cb returns 0 or a
  * negative errno (which stops and is returned).
  */

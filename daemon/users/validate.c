@@ -69,6 +69,7 @@ void validate_add(struct validate *v, bool warning, const char *path, const char
 	p->hint = hint ? arena_dup(v, hint, strlen(hint)) : NULL;
 	p->code = code; /* static strings only */
 	p->warning = warning;
+	p->line = 0;
 	if (!p->path || !p->message || (hint && !p->hint)) {
 		v->dropped++;
 		return;
@@ -94,16 +95,16 @@ static const char *show(const char *s, char *buf, size_t size)
 	return buf;
 }
 
-static const char *type_name(const struct jv *o)
+static const char *type_name(const struct ujv *o)
 {
 	switch (o->type) {
-	case JV_NULL: return "null";
-	case JV_BOOL: return "boolean";
-	case JV_DOUBLE: return "number";
-	case JV_INT: return "integer";
-	case JV_OBJECT: return "object";
-	case JV_ARRAY: return "array";
-	case JV_STRING: return "string";
+	case UJV_NULL: return "null";
+	case UJV_BOOL: return "boolean";
+	case UJV_DOUBLE: return "number";
+	case UJV_INT: return "integer";
+	case UJV_OBJECT: return "object";
+	case UJV_ARRAY: return "array";
+	case UJV_STRING: return "string";
 	}
 	return "unknown";
 }
@@ -120,15 +121,15 @@ static const char *kind_name(enum schema_kind k)
 	return "unknown";
 }
 
-static bool kind_matches(enum schema_kind k, const struct jv *o)
+static bool kind_matches(enum schema_kind k, const struct ujv *o)
 {
 	unsigned t = o->type;
 	switch (k) {
-	case SCHEMA_STRING: return t == JV_STRING;
-	case SCHEMA_BOOLEAN: return t == JV_BOOL;
-	case SCHEMA_INTEGER: return t == JV_INT;
-	case SCHEMA_OBJECT: return t == JV_OBJECT;
-	case SCHEMA_ARRAY: return t == JV_ARRAY;
+	case SCHEMA_STRING: return t == UJV_STRING;
+	case SCHEMA_BOOLEAN: return t == UJV_BOOL;
+	case SCHEMA_INTEGER: return t == UJV_INT;
+	case SCHEMA_OBJECT: return t == UJV_OBJECT;
+	case SCHEMA_ARRAY: return t == UJV_ARRAY;
 	}
 	return false;
 }
@@ -153,13 +154,13 @@ static void list_join(const char *const *list, char *buf, size_t size)
 	}
 }
 
-static void validate_object(struct validate *v, const struct jv *obj,
+static void validate_object(struct validate *v, const struct ujv *obj,
                             const struct schema_table *t, const char *path);
 
 static void validate_string_prop(struct validate *v, const struct schema_prop *p,
-                                 const char *path, const struct jv *val)
+                                 const char *path, const struct ujv *val)
 {
-	const char *s = jv_str(v->doc, val);
+	const char *s = ujv_str(v->doc, val);
 	char sb[SHOW_MAX + 8];
 
 	if (p->min_len || p->max_len || p->warn_len) {
@@ -199,7 +200,7 @@ static void validate_string_prop(struct validate *v, const struct schema_prop *p
 }
 
 static void validate_prop(struct validate *v, const struct schema_prop *p,
-                          const char *path, const struct jv *val)
+                          const char *path, const struct ujv *val)
 {
 	if (!kind_matches(p->kind, val)) {
 		ERROR(v, path, "INVALID_TYPE", NULL, "Expected type %s but found type %s",
@@ -217,15 +218,15 @@ static void validate_prop(struct validate *v, const struct schema_prop *p,
 		p->check(v, path, val);
 }
 
-static void validate_object(struct validate *v, const struct jv *obj,
+static void validate_object(struct validate *v, const struct ujv *obj,
                             const struct schema_table *t, const char *path)
 {
 	char sub[VALIDATE_PATH_MAX];
 
 	uint64_t present = 0; /* bit i: t->props[i] seen */
 
-	jv_foreach(v->doc, obj, val) {
-		const char *key = jv_key(v->doc, val);
+	ujv_foreach(v->doc, obj, val) {
+		const char *key = ujv_key(v->doc, val);
 		const struct schema_prop *p = schema_find(t, key);
 		validate_path_join(sub, sizeof(sub), path, key);
 		if (p)
@@ -283,9 +284,9 @@ static const char *email_problem(const char *s)
 	return NULL;
 }
 
-void validate_hook_email(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_email(struct validate *v, const char *path, const struct ujv *val)
 {
-	const char *s = jv_str(v->doc, val);
+	const char *s = ujv_str(v->doc, val);
 	char sb[SHOW_MAX + 8];
 	size_t chars = validate_utf8_chars(s);
 
@@ -306,9 +307,9 @@ void validate_hook_email(struct validate *v, const char *path, const struct jv *
 	      show(s, sb, sizeof(sb)));
 }
 
-void validate_hook_phone(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_phone(struct validate *v, const char *path, const struct ujv *val)
 {
-	const char *s = jv_str(v->doc, val);
+	const char *s = ujv_str(v->doc, val);
 	size_t len = strlen(s);
 	bool ok = len >= 2 && len <= 16 && s[0] == '+';
 	char sb[SHOW_MAX + 8];
@@ -325,9 +326,9 @@ void validate_hook_phone(struct validate *v, const char *path, const struct jv *
 	      show(s, sb, sizeof(sb)));
 }
 
-void validate_hook_user_id(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_user_id(struct validate *v, const char *path, const struct ujv *val)
 {
-	const char *s = jv_str(v->doc, val);
+	const char *s = ujv_str(v->doc, val);
 	char sb[SHOW_MAX + 8];
 
 	v->user_id = s;
@@ -359,9 +360,9 @@ void validate_hook_user_id(struct validate *v, const char *path, const struct jv
 	}
 }
 
-void validate_hook_url(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_url(struct validate *v, const char *path, const struct ujv *val)
 {
-	const char *s = jv_str(v->doc, val);
+	const char *s = ujv_str(v->doc, val);
 	const char *p = s;
 	char sb[SHOW_MAX + 8];
 	bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
@@ -408,9 +409,9 @@ static bool starts(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-void validate_hook_password_hash(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_password_hash(struct validate *v, const char *path, const struct ujv *val)
 {
-	const char *s = jv_str(v->doc, val);
+	const char *s = ujv_str(v->doc, val);
 
 	if (starts(s, "$2a$") || starts(s, "$2b$")) {
 		int cost = bcrypt_cost(s);
@@ -486,21 +487,21 @@ static long digest_bytes(const char *d)
 	return -1;
 }
 
-static const char *get_str(const struct validate *v, const struct jv *o, const char *key)
+static const char *get_str(const struct validate *v, const struct ujv *o, const char *key)
 {
-	const struct jv *x = o ? jv_get(v->doc, o, key) : NULL;
-	return x && x->type == JV_STRING ? jv_str(v->doc, x) : NULL;
+	const struct ujv *x = o ? ujv_get(v->doc, o, key) : NULL;
+	return x && x->type == UJV_STRING ? ujv_str(v->doc, x) : NULL;
 }
 
-static const struct jv *get_obj(const struct validate *v, const struct jv *o, const char *key)
+static const struct ujv *get_obj(const struct validate *v, const struct ujv *o, const char *key)
 {
-	const struct jv *x = o ? jv_get(v->doc, o, key) : NULL;
-	return x && x->type == JV_OBJECT ? x : NULL;
+	const struct ujv *x = o ? ujv_get(v->doc, o, key) : NULL;
+	return x && x->type == UJV_OBJECT ? x : NULL;
 }
 
-static bool has(const struct validate *v, const struct jv *o, const char *key)
+static bool has(const struct validate *v, const struct ujv *o, const char *key)
 {
-	return o && jv_get(v->doc, o, key) != NULL;
+	return o && ujv_get(v->doc, o, key) != NULL;
 }
 
 static bool is_phc_b64(const char *s, size_t n)
@@ -646,14 +647,14 @@ static void check_encoded(struct validate *v, const char *path, const char *valu
 		      what, bytes, expect_bytes);
 }
 
-void validate_hook_positive(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_positive(struct validate *v, const char *path, const struct ujv *val)
 {
 	int64_t n = val->i;
 	if (n <= 0)
 		ERROR(v, path, "NOT_PASSED", NULL, "Value must be greater than 0 (found %lld)", (long long)n);
 }
 
-void validate_hook_cost(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_cost(struct validate *v, const char *path, const struct ujv *val)
 {
 	int64_t n = val->i;
 	if (n <= 1 || (n & (n - 1)) != 0)
@@ -670,10 +671,10 @@ static void require_member(struct validate *v, const char *base, const char *rel
 	      strrchr(rel, '/') + 1, alg);
 }
 
-void validate_hook_custom_password_hash(struct validate *v, const char *path, const struct jv *obj)
+void validate_hook_custom_password_hash(struct validate *v, const char *path, const struct ujv *obj)
 {
 	const char *alg = get_str(v, obj, "algorithm");
-	const struct jv *hash = get_obj(v, obj, "hash");
+	const struct ujv *hash = get_obj(v, obj, "hash");
 	const char *value = get_str(v, hash, "value");
 	const char *enc = get_str(v, hash, "encoding");
 	bool has_salt = has(v, obj, "salt");
@@ -808,7 +809,7 @@ void validate_hook_custom_password_hash(struct validate *v, const char *path, co
 	}
 
 	/* A salt's value must match its own encoding. */
-	const struct jv *salt = get_obj(v, obj, "salt");
+	const struct ujv *salt = get_obj(v, obj, "salt");
 	const char *svalue = get_str(v, salt, "value");
 	const char *senc = get_str(v, salt, "encoding");
 	if (svalue && senc) {
@@ -820,7 +821,7 @@ void validate_hook_custom_password_hash(struct validate *v, const char *path, co
 
 /* ---- metadata and MFA ------------------------------------------------ */
 
-static void metadata_keys(struct validate *v, const struct jv *o, const char *path,
+static void metadata_keys(struct validate *v, const struct ujv *o, const char *path,
                           const char *which, unsigned depth)
 {
 	char sub[VALIDATE_PATH_MAX];
@@ -828,9 +829,9 @@ static void metadata_keys(struct validate *v, const struct jv *o, const char *pa
 
 	if (depth > 40)
 		return;
-	if (o->type == JV_ARRAY) {
+	if (o->type == UJV_ARRAY) {
 		size_t i = 0;
-		jv_foreach(v->doc, o, el) {
+		ujv_foreach(v->doc, o, el) {
 			char idx[24];
 			snprintf(idx, sizeof(idx), "%zu", i++);
 			validate_path_join(sub, sizeof(sub), path, idx);
@@ -838,10 +839,10 @@ static void metadata_keys(struct validate *v, const struct jv *o, const char *pa
 		}
 		return;
 	}
-	if (o->type != JV_OBJECT)
+	if (o->type != UJV_OBJECT)
 		return;
-	jv_foreach(v->doc, o, val) {
-		const char *key = jv_key(v->doc, val);
+	ujv_foreach(v->doc, o, val) {
+		const char *key = ujv_key(v->doc, val);
 		validate_path_join(sub, sizeof(sub), path, key);
 		if (strchr(key, '.') || strchr(key, '$')) {
 			char hb[160];
@@ -858,11 +859,11 @@ static void metadata_keys(struct validate *v, const struct jv *o, const char *pa
 	}
 }
 
-void validate_hook_app_metadata(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_app_metadata(struct validate *v, const char *path, const struct ujv *val)
 {
 	char sub[VALIDATE_PATH_MAX];
-	jv_foreach(v->doc, val, member) {
-		const char *key = jv_key(v->doc, member);
+	ujv_foreach(v->doc, val, member) {
+		const char *key = ujv_key(v->doc, member);
 		if (in_list(key, schema_app_metadata_reserved)) {
 			validate_path_join(sub, sizeof(sub), path, key);
 			ERROR(v, sub, "NOT_PASSED", "rename it, or move it to user_metadata",
@@ -872,14 +873,14 @@ void validate_hook_app_metadata(struct validate *v, const char *path, const stru
 	metadata_keys(v, val, path, "app_metadata", 0);
 }
 
-void validate_hook_user_metadata(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_user_metadata(struct validate *v, const char *path, const struct ujv *val)
 {
 	metadata_keys(v, val, path, "user_metadata", 0);
 }
 
-void validate_hook_totp_secret(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_totp_secret(struct validate *v, const char *path, const struct ujv *val)
 {
-	const char *s = jv_str(v->doc, val);
+	const char *s = ujv_str(v->doc, val);
 	bool lower = false, pad = false, ok = true;
 	for (const char *p = s; *p; p++) {
 		if ((*p >= 'A' && *p <= 'Z') || (*p >= '2' && *p <= '7'))
@@ -898,7 +899,7 @@ void validate_hook_totp_secret(struct validate *v, const char *path, const struc
 	      "String does not match pattern ^[A-Z2-7]+$");
 }
 
-void validate_hook_mfa_factors(struct validate *v, const char *path, const struct jv *val)
+void validate_hook_mfa_factors(struct validate *v, const char *path, const struct ujv *val)
 {
 	size_t n = val->n;
 	char sub[VALIDATE_PATH_MAX];
@@ -913,18 +914,18 @@ void validate_hook_mfa_factors(struct validate *v, const char *path, const struc
 		return;
 	}
 	size_t i = 0;
-	for (const struct jv *item = jv_child(v->doc, val); item; item = jv_next(v->doc, item), i++) {
+	for (const struct ujv *item = ujv_child(v->doc, val); item; item = ujv_next(v->doc, item), i++) {
 		char idx[24];
 		snprintf(idx, sizeof(idx), "%zu", i);
 		validate_path_join(sub, sizeof(sub), path, idx);
-		if (item->type != JV_OBJECT) {
+		if (item->type != UJV_OBJECT) {
 			ERROR(v, sub, "INVALID_TYPE", NULL, "Expected type object but found type %s",
 			      type_name(item));
 			continue;
 		}
 		size_t known = 0;
-		jv_foreach(v->doc, item, member) {
-			const char *key = jv_key(v->doc, member);
+		ujv_foreach(v->doc, item, member) {
+			const char *key = ujv_key(v->doc, member);
 			if (schema_find(&schema_mfa_factor, key))
 				known++;
 		}
@@ -989,13 +990,13 @@ void validate_reset(struct validate *v, const struct users_options *opts)
 	v->strip_prefix = false;
 }
 
-void validate_user(struct validate *v, const struct jv_doc *doc, const struct users_options *opts)
+void validate_user(struct validate *v, const struct ujv_doc *doc, const struct users_options *opts)
 {
-	const struct jv *user = jv_root(doc);
+	const struct ujv *user = ujv_root(doc);
 
 	validate_reset(v, opts);
 	v->doc = doc;
-	if (user->type != JV_OBJECT) {
+	if (user->type != UJV_OBJECT) {
 		ERROR(v, "", "INVALID_TYPE", "each element of the array must be one user object",
 		      "Expected type object but found type %s", type_name(user));
 		return;
@@ -1009,11 +1010,11 @@ void validate_user(struct validate *v, const struct jv_doc *doc, const struct us
 	    has(v, user, "custom_password_hash"))
 		ERROR(v, "/custom_password_hash", "NOT_PASSED", "keep only one of the two",
 		      "password_hash and custom_password_hash cannot be used together");
-	v->user_id_node = jv_get(doc, user, "user_id");
+	v->user_id_node = ujv_get(doc, user, "user_id");
 	if (opts->unsupported_hash == USERS_UNSUPPORTED_HASH_STRIP)
 		apply_strip(v);
 	if (v->strip_key)
-		v->strip_member = jv_get(doc, user, v->strip_key);
+		v->strip_member = ujv_get(doc, user, v->strip_key);
 }
 
 void validate_finish(struct validate *v)

@@ -6,14 +6,14 @@
  * most VALIDATE_PROBLEMS_MAX; strings in its own arena) and the facts the
  * caller needs next: the email / user_id / username for duplicate checks,
  * and whether the element must be rewritten (an unsupported hash stripped,
- * the auth0| prefix stripped). It holds pointers into the jv_doc, so it
+ * the auth0| prefix stripped). It holds pointers into the ujv_doc, so it
  * lives no longer than the parse. Rules that need more than one user
  * (duplicates) or the final bytes (profile size) are added by the caller
  * with validate_add() before validate_finish().
  */
 #pragma once
 
-#include "daemon/users/jv.h"
+#include "daemon/users/ujv.h"
 #include "daemon/users/users.h"
 
 #include <stdbool.h>
@@ -25,7 +25,7 @@
 
 struct validate {
 	const struct users_options *opts;
-	const struct jv_doc *doc;      /* the user being checked */
+	const struct ujv_doc *doc;      /* the user being checked */
 	struct users_problem problems[VALIDATE_PROBLEMS_MAX];
 	size_t n;
 	size_t n_errors, n_warnings;   /* set by validate_finish */
@@ -37,14 +37,14 @@ struct validate {
 	const char *user_id;           /* after stripping "auth0|" when it will be */
 	const char *username;
 	const char *strip_key;         /* "password_hash" / "custom_password_hash" to remove, or NULL */
-	const struct jv *strip_member; /* its member node */
-	const struct jv *user_id_node; /* the user_id member (for the prefix rewrite) */
+	const struct ujv *strip_member; /* its member node */
+	const struct ujv *user_id_node; /* the user_id member (for the prefix rewrite) */
 	bool strip_prefix;             /* user_id loses its "auth0|" */
 };
 
 /* Resets v and checks the user parsed in doc (any JSON value: a non-object
  * is INVALID_TYPE). */
-void validate_user(struct validate *v, const struct jv_doc *doc, const struct users_options *opts);
+void validate_user(struct validate *v, const struct ujv_doc *doc, const struct users_options *opts);
 
 /* Resets v with no user (for a problem found before parsing). */
 void validate_reset(struct validate *v, const struct users_options *opts);

@@ -96,6 +96,19 @@ class Cli(unittest.TestCase):
         finally:
             s.close()
 
+    def test_listen_ipv6_loopback(self):
+        try:
+            probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            probe.bind(("::1", 0))
+            probe.close()
+        except OSError:
+            self.skipTest("this machine has no ::1")
+        with Daemon(listen="[::1]:0") as d:
+            self.assertTrue(d.address.startswith("[::1]:"), d.address)
+            r = d.get("/healthz")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(d.get("/v1/status").status, 200)
+
 
 if __name__ == "__main__":
     unittest.main()

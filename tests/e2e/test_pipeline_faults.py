@@ -69,6 +69,19 @@ class PipelineFaults(unittest.TestCase):
             self.assertEqual(o["chunks"]["total"], 2, o)
             self.assertEqual(p.stats()["import_jobs"], 2)
 
+    def test_two_413s_in_flight_on_one_import(self):
+        # Two chunks out at once both answered 413: each split takes its
+        # own new chunk number, no user is lost or sent twice.
+        with Pipeline() as p:
+            p.faults(endpoint="users-imports", next=2, status=413)
+            imp = p.post_users(make_users(7000))
+            o = p.wait(imp, timeout=90)
+            self.assertEqual(o["state"], "completed", json.dumps(o)[:1500])
+            check_truth(p, imp, o, 7000)
+            s = p.stats()
+            self.assertEqual(s["users"], 7000, s)
+            self.assertEqual(s["users_inserted_more_than_once"], 0, s)
+
     def test_lost_answer_counts_duplicates_as_assumed(self):
         with Pipeline() as p:
             # The first submit is handled (the job exists) but its answer is lost.

@@ -67,6 +67,21 @@ class SandboxFlag(unittest.TestCase):
         # the daemon stopped with exit 0 (checked by Daemon), and took the emulator along
         self.assertFalse(emulator_answers(base))
 
+    def test_emulator_gets_none_of_the_daemons_secrets(self):
+        env = dict(FAST, AUTH0_DOMAIN="example.eu.auth0.com", AUTH0_CLIENT_ID="real-client",
+                   AUTH0_CLIENT_SECRET="supersecret")
+        with Daemon(args=["--sandbox"], env=env, token="api-token-supersecret") as d:
+            self.assertEqual(d.get("/v1/status").status, 200)
+            [child] = children(d.proc.pid)
+            with open(f"/proc/{child}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+            names = [kv.split(b"=", 1)[0] for kv in environ if kv]
+            self.assertFalse([n for n in names if n.startswith((b"AUTH0_", b"IMPORTD_"))], names)
+            self.assertNotIn(b"supersecret", b"\0".join(environ))
+            # what it does need: the client secret the daemon chose for it
+            self.assertIn(b"SANDBOX_CLIENT_SECRET", names)
+            self.assertIn(b"PATH", names)
+
     def test_config_tenant_is_ignored_and_reload_keeps_the_emulator(self):
         config = ("[tenant.default]\ndomain = real-tenant.eu.auth0.com\nclient_id = abc\n"
                   "client_secret = config-secret-value\n"

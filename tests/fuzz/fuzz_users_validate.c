@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct users_options o;
 	struct users_reader *r;
 	struct users_element e;
-	struct jv_doc doc;
+	struct ujv_doc doc;
 
 	if (size < 1)
 		return 0;
@@ -41,10 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.strip_auth0_prefix = (enum users_auth0_prefix)((data[0] >> 1) % 3);
 	if (users_reader_open_mem(data + 1, size - 1, &r) < 0)
 		return 0;
-	jv_doc_init(&doc);
+	ujv_doc_init(&doc);
 	while (users_reader_next(r, &e) > 0) {
 		/* Scanner output always parses. */
-		if (jv_parse(&doc, e.min, e.min_len) != 0)
+		if (ujv_parse(&doc, e.min, e.min_len) != 0)
 			abort();
 		validate_user(&v, &doc, &o);
 		validate_finish(&v);
@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (v.strip_key && !v.strip_member)
 			abort();
 	}
-	jv_doc_done(&doc);
+	ujv_doc_done(&doc);
 	users_reader_free(r);
 	return 0;
 }

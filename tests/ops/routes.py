@@ -7,8 +7,8 @@ build folders excluded), rows `{ "METHOD", "/pattern", ... }`. Placeholder
 names are not compared ("{id}" and "{import_id}" are the same segment).
 
 - A route the code serves that the spec does not describe: always a failure.
-- A spec operation the code does not serve yet: reported; a failure only
-  with STRICT_ROUTES=1 (set once every route has landed).
+- A spec operation the code does not serve: a failure too (STRICT_ROUTES=0
+  only reports it, for work in progress on a branch).
 
 Usage: routes.py [SOURCE_ROOT]   (default: $SOURCE_ROOT)
 """
@@ -88,7 +88,7 @@ def main():
     if not root:
         print("usage: routes.py SOURCE_ROOT", file=sys.stderr)
         return 2
-    strict = os.environ.get("STRICT_ROUTES") == "1"
+    strict = os.environ.get("STRICT_ROUTES", "1") != "0"
     spec = spec_routes(os.path.join(root, "docs", "openapi.yaml"))
     code = code_routes(root)
     spec_n = {(m, normalize(p)): p for m, p in spec}
@@ -120,7 +120,7 @@ def main():
         failures += len(unimplemented)
     elif unimplemented:
         print(f"{len(unimplemented)} spec operations not implemented yet "
-              "(a failure with STRICT_ROUTES=1)")
+              "(STRICT_ROUTES=0: reported only)")
 
     if failures:
         print(f"{failures} route mismatch(es)", file=sys.stderr)

@@ -32,6 +32,7 @@ struct fixture {
 	/* hang route */
 	struct api_request *hung;
 	int gone_calls;
+	int hung_ctx_freed;
 	/* async route */
 	uv_timer_t timer;
 	struct api_request *pending;
@@ -83,9 +84,18 @@ static void hang_gone(void *arg)
 	f->gone_calls++;
 }
 
+static void hang_ctx_free(void *p)
+{
+	int *freed = p;
+	(*freed)++;
+}
+
 static int h_hang(struct api_request *req, void *ud)
 {
 	struct fixture *f = ud;
+	/* The ctx stands for work a flow still does after the request ended
+	 * (an upload being made durable in a worker). */
+	api_request_set_ctx(req, &f->hung_ctx_freed, hang_ctx_free);
 	f->hung = api_request_ref(req);
 	api_request_on_gone(req, hang_gone, f);
 	return 0;
@@ -327,7 +337,11 @@ static void test_contract(void **state)
 	assert_int_equal(f.gone_calls, 1);
 	assert_true(api_request_gone(f.hung));
 	assert_int_equal(api_respond_text(f.hung, 200, "text/plain", "late", 4), -ECONNRESET);
+	/* Its ctx lives as long as the last reference, not just the connection. */
+	assert_int_equal(f.hung_ctx_freed, 0);
+	assert_ptr_equal(api_request_ctx(f.hung), &f.hung_ctx_freed);
 	api_request_unref(f.hung);
+	assert_int_equal(f.hung_ctx_freed, 1);
 
 	assert_int_equal(uv_loop_close(&f.loop), 0);
 	metrics_free(f.metrics);

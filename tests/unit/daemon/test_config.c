@@ -1,6 +1,7 @@
 /* config: flags, environment, file, precedence, suffixes, errors. */
 #include "daemon/config.h"
 #include "daemon/secret.h"
+#include "daemon/users/users.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -218,6 +219,36 @@ static void test_file_errors(void **state)
 	expect_error(argv, env, (const char *[]){ "none.conf", NULL });
 }
 
+/* chunk_bytes: 0 (the largest) or within the splitter's bounds; a value
+ * the splitter would refuse fails at load, not at every import. */
+static void test_chunk_bytes_bounds(void **state)
+{
+	(void)state;
+	struct config *c;
+	char *argv[] = { "importd", NULL };
+	char val[64], *env[] = { "HOME=/h", val, NULL };
+	const size_t max = USERS_REQUEST_MAX - USERS_MULTIPART_OVERHEAD;
+	const size_t ok[] = { 0, USERS_CHUNK_BUDGET_MIN, 100000, max };
+	const size_t bad[] = { 1, USERS_CHUNK_BUDGET_MIN - 1, max + 1, 511500, USERS_REQUEST_MAX,
+			       USERS_REQUEST_MAX + 1 };
+
+	assert_int_equal(max, 511124);
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(val, sizeof(val), "IMPORTD_CHUNK_BYTES=%zu", ok[i]);
+		assert_int_equal(load(&c, argv, env), 0);
+		assert_int_equal(c->chunk_bytes, ok[i]);
+		config_unref(c);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(val, sizeof(val), "IMPORTD_CHUNK_BYTES=%zu", bad[i]);
+		expect_error(argv, env, (const char *[]){ "chunk_bytes", "511124", NULL });
+	}
+	const char *p = write_file("cb.conf", "[daemon]\nchunk_bytes = 511125\n");
+	char *argv_file[] = { "importd", "--config", (char *)p, NULL };
+	char *noenv[] = { "HOME=/h", NULL };
+	expect_error(argv_file, noenv, (const char *[]){ ":2:", "chunk_bytes", "511124", NULL });
+}
+
 static void test_flag_errors(void **state)
 {
 	(void)state;
@@ -384,6 +415,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
 		cmocka_unit_test(test_suffixes),
 		cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chunk_bytes_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flag_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tenants, setup, teardown),

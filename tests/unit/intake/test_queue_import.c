@@ -8,20 +8,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "daemon/config.h"
 #include "queue/chunk.h"
 #include "queue/import.h"
+#include "queue/notifier.h"
 #include "queue/schema_imports.h"
+#include "queue/store.h"
 
 static sqlite3 *db_new(void)
 {
 	sqlite3 *db = NULL;
 	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON;", NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, SCHEMA_IMPORTS_SQL, NULL, NULL, NULL), SQLITE_OK);
+	/* Every migration of the import model and after (retryable, notifications). */
+	for (size_t i = 0; i < store_n_migrations; i++)
+		if (store_migrations[i].version >= 10 && store_migrations[i].sql)
+			assert_int_equal(sqlite3_exec(db, store_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
 	return db;
 }
 
@@ -123,7 +130,13 @@ static void test_derive_pure(void **state)
 	assert_int_equal(u.pending, 20);
 	assert_int_equal(u.failed, 11);
 	assert_int_equal(u.total, u.invalid + u.inserted + u.updated + u.failed + u.pending + u.not_submitted);
+	assert_int_equal(import_state_derive(IMPORT_RUNNING, false, &agg, &u), IMPORT_RUNNING);
+	/* A queued import with ended chunks is one an operator retried: it
+	 * stays queued until a requeued chunk leaves. */
+	assert_int_equal(import_state_derive(IMPORT_QUEUED, false, &agg, &u), IMPORT_QUEUED);
+	agg.count[CHUNK_SUBMITTING] = 1;
 	assert_int_equal(import_state_derive(IMPORT_QUEUED, false, &agg, &u), IMPORT_RUNNING);
+	agg.count[CHUNK_SUBMITTING] = 0;
 
 	agg.count[CHUNK_QUEUED] = 0;
 	agg.users[CHUNK_QUEUED] = 0;
@@ -205,8 +218,11 @@ static void test_chunk_lifecycle(void **state)
 	/* split chunk 2 (a 413) before it completes */
 	int64_t new_no = -1;
 	assert_int_equal(chunk_set_state_tx(db, id, 2, CHUNK_SUBMITTING, NULL, 303, NULL), 0);
-	assert_int_equal(chunk_split_tx(db, id, 2, 5, 250, 250, 304, &new_no), 0);
+	assert_int_equal(chunk_next_no(db, id, &new_no), 0);
 	assert_int_equal(new_no, 3);
+	/* a number already taken is refused, nothing changes */
+	assert_int_equal(chunk_split_tx(db, id, 2, 1, 5, 250, 250, 304), -EEXIST);
+	assert_int_equal(chunk_split_tx(db, id, 2, new_no, 5, 250, 250, 304), 0);
 	assert_int_equal(chunk_load(db, id, 3, &c), 0);
 	assert_int_equal(c.users, 5);
 	assert_int_equal(c.indices[0], 27);
@@ -293,6 +309,68 @@ static void test_cancel_and_fail(void **state)
 	assert_int_equal(import_cancel_tx(db, c, 201, &st), -EPERM);
 	assert_int_equal(import_set_state_tx(db, c, IMPORT_VALIDATING, 202, NULL), -EPERM);
 	assert_int_equal(import_cancel_tx(db, "imp_nope", 201, &st), -ENOENT);
+	sqlite3_close(db);
+}
+
+/* A chunk whose request may have reached Auth0 (flagged resubmitted) is
+ * neither cancelled by a cancel or an import failure nor turned into a
+ * cancellation by its retry: it stays queued to be resubmitted, and a
+ * cancelling import waits for it. */
+static void test_unknown_fate_survives_stop(void **state)
+{
+	(void)state;
+	sqlite3 *db = db_new();
+	const char *f = "imp_000000000000000f", *g = "imp_0000000000000010", *h = "imp_0000000000000011";
+	enum import_state st;
+	struct import_users u;
+	struct chunk_update again = { .error = "connection reset", .next_attempt_at_ms = 1 };
+
+	/* lost answer, then DELETE during the backoff */
+	make_queued(db, f, 2);
+	assert_int_equal(chunk_set_state_tx(db, f, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	assert_int_equal(chunk_mark_resubmitted_tx(db, f, 0), 0);
+	assert_int_equal(chunk_set_state_tx(db, f, 0, CHUNK_QUEUED, &again, 201, NULL), 0);
+	assert_int_equal(import_cancel_tx(db, f, 202, &st), 0);
+	assert_int_equal(st, IMPORT_CANCELLING);
+	check_invariant(db, f, &u);
+	assert_int_equal(u.pending, 10);
+	assert_int_equal(u.not_submitted, 10);
+	struct chunk_update sub = { .job_id = "job_f" }, dup = { .inserted = 10, .assumed = 10 };
+	assert_int_equal(chunk_set_state_tx(db, f, 0, CHUNK_SUBMITTING, NULL, 203, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, f, 0, CHUNK_SUBMITTED, &sub, 204, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, f, 0, CHUNK_COMPLETED, &dup, 205, NULL), 0);
+	assert_int_equal(state_of(db, f), IMPORT_CANCELLED);
+	check_invariant(db, f, &u);
+	assert_int_equal(u.inserted, 10);
+	assert_int_equal(u.assumed, 10);
+
+	/* DELETE while in flight, then the answer is lost: stays queued */
+	make_queued(db, g, 1);
+	assert_int_equal(chunk_set_state_tx(db, g, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	assert_int_equal(import_cancel_tx(db, g, 201, &st), 0);
+	assert_int_equal(chunk_mark_resubmitted_tx(db, g, 0), 0);
+	assert_int_equal(chunk_set_state_tx(db, g, 0, CHUNK_QUEUED, &again, 202, NULL), 0);
+	assert_int_equal(state_of(db, g), IMPORT_CANCELLING);
+	check_invariant(db, g, &u);
+	assert_int_equal(u.pending, 10);
+
+	/* an import-wide failure keeps it too; the resubmission settles it */
+	make_queued(db, h, 2);
+	assert_int_equal(chunk_set_state_tx(db, h, 1, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	assert_int_equal(chunk_mark_resubmitted_tx(db, h, 1), 0);
+	assert_int_equal(chunk_set_state_tx(db, h, 1, CHUNK_QUEUED, &again, 201, NULL), 0);
+	assert_int_equal(import_fail_tx(db, h, "{\"title\":\"Invalid token.\"}", 202), 0);
+	assert_int_equal(state_of(db, h), IMPORT_FAILED);
+	check_invariant(db, h, &u);
+	assert_int_equal(u.not_submitted, 10);
+	assert_int_equal(u.pending, 10);
+	struct chunk_update refused = { .error = "Invalid token." };
+	assert_int_equal(chunk_set_state_tx(db, h, 1, CHUNK_SUBMITTING, NULL, 203, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, h, 1, CHUNK_FAILED, &refused, 204, NULL), 0);
+	assert_int_equal(state_of(db, h), IMPORT_FAILED);
+	check_invariant(db, h, &u);
+	assert_int_equal(u.pending, 0);
+	assert_int_equal(u.failed, 10);
 	sqlite3_close(db);
 }
 
@@ -405,6 +483,243 @@ static void test_json(void **state)
 	sqlite3_close(db);
 }
 
+static int64_t count_rows(sqlite3 *db, const char *sql, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* POST /retry: only chunks failed for a transient reason go back, the
+ * import to queued; every entry into a terminal state queues a
+ * notification when the import has a notify_url. */
+static void test_retry_and_notifications(void **state)
+{
+	(void)state;
+	sqlite3 *db = db_new();
+	const char *id = "imp_00000000000000f1", *plain = "imp_00000000000000f2";
+	struct import_options o = opts_default();
+	o.notify_url = "http://127.0.0.1:9/hook";
+	assert_int_equal(import_insert_tx(db, id, &o, NULL, NULL, 1000, 100), 0);
+	uint32_t idx[10];
+	for (int c = 0; c < 3; c++) {
+		for (int i = 0; i < 10; i++)
+			idx[i] = (uint32_t)(c * 10 + i);
+		assert_int_equal(chunk_insert_tx(db, id, c, 10, 500, idx, 100), 0);
+	}
+	assert_int_equal(import_finish_validation_tx(db, id, IMPORT_QUEUED, 30, 0, 0, NULL, 101), 0);
+	const char *notes = "SELECT count(*) FROM notifications WHERE import_id = ?1";
+	assert_int_equal(count_rows(db, notes, id), 0);
+	/* nothing failed yet: not retryable */
+	assert_int_equal(import_retry_tx(db, id, 150, NULL, NULL), -EPERM);
+
+	struct chunk_update ok = { .job_id = "job_0", .inserted = 10 };
+	struct chunk_update transient = { .error = "gave up after 5 attempts: HTTP 503", .retryable = true };
+	struct chunk_update rejected = { .error = "Auth0 rejected the file" };
+	for (int c = 0; c < 3; c++)
+		assert_int_equal(chunk_set_state_tx(db, id, c, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, id, 0, CHUNK_SUBMITTED, &ok, 201, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, id, 0, CHUNK_COMPLETED, &ok, 202, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, id, 1, CHUNK_FAILED, &transient, 203, NULL), 0);
+	assert_int_equal(chunk_set_state_tx(db, id, 2, CHUNK_FAILED, &rejected, 204, NULL), 0);
+	assert_int_equal(state_of(db, id), IMPORT_COMPLETED_WITH_ERRORS);
+	assert_int_equal(count_rows(db, notes, id), 1);
+
+	int64_t nchunks = 0, nusers = 0;
+	assert_int_equal(import_retry_tx(db, id, 300, &nchunks, &nusers), 0);
+	assert_int_equal(nchunks, 1);
+	assert_int_equal(nusers, 10);
+	assert_int_equal(state_of(db, id), IMPORT_QUEUED);
+	struct import_users u;
+	check_invariant(db, id, &u);
+	assert_int_equal(u.pending, 10);
+	assert_int_equal(u.failed, 10);
+	assert_int_equal(u.inserted, 10);
+	struct chunk c;
+	assert_int_equal(chunk_load(db, id, 1, &c), 0);
+	assert_int_equal(c.state, CHUNK_QUEUED);
+	assert_int_equal(c.attempts, 0);
+	assert_int_equal(c.next_attempt_at_ms, 0);
+	chunk_done(&c);
+	assert_int_equal(chunk_load(db, id, 2, &c), 0);
+	assert_int_equal(c.state, CHUNK_FAILED);
+	chunk_done(&c);
+	struct import_row row;
+	assert_int_equal(import_load(db, id, &row), 0);
+	assert_int_equal(row.finished_at, 0);
+	/* queued: not again */
+	assert_int_equal(import_retry_tx(db, id, 301, NULL, NULL), -EPERM);
+
+	/* it runs again and fails for good this time: a second notification,
+	 * and nothing left to retry */
+	assert_int_equal(chunk_set_state_tx(db, id, 1, CHUNK_SUBMITTING, NULL, 400, NULL), 0);
+	assert_int_equal(state_of(db, id), IMPORT_RUNNING);
+	assert_int_equal(chunk_set_state_tx(db, id, 1, CHUNK_FAILED, &rejected, 401, NULL), 0);
+	assert_int_equal(state_of(db, id), IMPORT_COMPLETED_WITH_ERRORS);
+	assert_int_equal(count_rows(db, notes, id), 2);
+	assert_int_equal(import_retry_tx(db, id, 402, NULL, NULL), -ENODATA);
+	assert_int_equal(state_of(db, id), IMPORT_COMPLETED_WITH_ERRORS);
+	assert_int_equal(count_rows(db, "SELECT count(*) FROM notifications WHERE import_id = ?1 "
+					"AND state = 'completed_with_errors' AND url = 'http://127.0.0.1:9/hook'", id), 2);
+
+	/* an import-wide failure is not retried */
+	make_queued(db, plain, 1);
+	assert_int_equal(import_fail_tx(db, plain, "{\"title\":\"unknown connection\"}", 500), 0);
+	assert_int_equal(import_retry_tx(db, plain, 501, NULL, NULL), -EPERM);
+	/* no notify_url: no notification */
+	assert_int_equal(count_rows(db, notes, plain), 0);
+	assert_int_equal(import_retry_tx(db, "imp_missing", 502, NULL, NULL), -ENOENT);
+	sqlite3_close(db);
+}
+
+static void test_notify_url_hosts(void **state)
+{
+	(void)state;
+	assert_true(notifier_url_allowed(NULL, "http://127.0.0.1:8080/hook"));
+	assert_true(notifier_url_allowed(NULL, "http://localhost/x?y=1"));
+	assert_true(notifier_url_allowed(NULL, "https://[::1]:9/x"));
+	assert_true(notifier_url_allowed(NULL, "http://127.1.2.3/"));
+	assert_false(notifier_url_allowed(NULL, "http://example.com/hook"));
+	assert_false(notifier_url_allowed(NULL, "ftp://127.0.0.1/hook"));
+	assert_false(notifier_url_allowed(NULL, "127.0.0.1/hook"));
+	/* the host curl would connect to is the one checked */
+	assert_false(notifier_url_allowed(NULL, "http://127.0.0.1:80@example.com/"));
+	assert_false(notifier_url_allowed(NULL, "http://user:pw@127.0.0.1/"));
+	assert_false(notifier_url_allowed(NULL, "http://127.0.0.1/a b"));
+	assert_false(notifier_url_allowed(NULL, ""));
+	/* a list replaces the loopback default */
+	struct config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	char *hosts[] = { "hooks.example.com" };
+	cfg.notify_allowed_hosts = hosts;
+	cfg.n_notify_allowed_hosts = 1;
+	assert_true(notifier_url_allowed(&cfg, "https://HOOKS.example.com/x"));
+	assert_false(notifier_url_allowed(&cfg, "https://example.com/x"));
+	assert_false(notifier_url_allowed(&cfg, "http://127.0.0.1/x"));
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void read_file_eq(const char *path, const char *text)
+{
+	char buf[256] = {0};
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	assert_string_equal(buf, text);
+}
+
+/* A crash between a split's commit and the rename of the kept users' file:
+ * at start the store decides (its bytes are the .split file's: committed). */
+static void test_split_settle(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_split_settleXXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char chunk[256], split[300];
+	snprintf(chunk, sizeof(chunk), "%s/chunk-000002.json", dir);
+	snprintf(split, sizeof(split), "%s.split", chunk);
+
+	/* nothing left over: nothing to do */
+	write_file(chunk, "[{\"a\":1},{\"b\":2}]");
+	assert_int_equal(chunk_split_settle(chunk, 19), 0);
+	read_file_eq(chunk, "[{\"a\":1},{\"b\":2}]");
+
+	/* committed: the store's bytes are the kept half's, which replaces the file */
+	write_file(split, "[{\"a\":1}]");
+	assert_int_equal(chunk_split_settle(chunk, 9), 1);
+	read_file_eq(chunk, "[{\"a\":1}]");
+	assert_int_not_equal(access(split, F_OK), 0);
+
+	/* not committed: the store still has the whole chunk, the half goes */
+	write_file(chunk, "[{\"a\":1},{\"b\":2}]");
+	write_file(split, "[{\"a\":1}]");
+	assert_int_equal(chunk_split_settle(chunk, 19), 0);
+	read_file_eq(chunk, "[{\"a\":1},{\"b\":2}]");
+	assert_int_not_equal(access(split, F_OK), 0);
+
+	unlink(chunk);
+	rmdir(dir);
+}
+
+/* Every statement on chunks a read runs, captured by the trace. */
+struct traced {
+	char *sql[64];
+	size_t n;
+};
+
+static int trace_fn(unsigned type, void *ctx, void *p, void *x)
+{
+	(void)x;
+	struct traced *t = ctx;
+	if (type == SQLITE_TRACE_STMT && t->n < 64) {
+		const char *sql = sqlite3_sql((sqlite3_stmt *)p);
+		if (sql && strstr(sql, "FROM chunks"))
+			t->sql[t->n++] = strdup(sql);
+	}
+	return 0;
+}
+
+static void assert_covering(sqlite3 *db, struct traced *t)
+{
+	assert_true(t->n > 0);
+	for (size_t i = 0; i < t->n; i++) {
+		char q[2048];
+		snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", t->sql[i]);
+		sqlite3_stmt *st = NULL;
+		assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *d = (const char *)sqlite3_column_text(st, 3);
+			if (strstr(d, " chunks") && !strstr(d, "USING COVERING INDEX")) {
+				print_error("not covered: %s\n  plan: %s\n", t->sql[i], d);
+				fail();
+			}
+		}
+		sqlite3_finalize(st);
+		free(t->sql[i]);
+	}
+	t->n = 0;
+}
+
+/* The import object, the list and the /metrics totals read chunks through
+ * covering indexes, never the rows that carry the indices BLOB. */
+static void test_reads_use_covering_indexes(void **state)
+{
+	(void)state;
+	sqlite3 *db = db_new();
+	const char *id = "imp_0123456789abcdef";
+	make_queued(db, id, 3);
+	assert_int_equal(chunk_set_state_tx(db, id, 0, CHUNK_SUBMITTING, NULL, 200, NULL), 0);
+	struct chunk_update s = { .job_id = "job_0" };
+	assert_int_equal(chunk_set_state_tx(db, id, 0, CHUNK_SUBMITTED, &s, 201, NULL), 0);
+
+	struct traced t = {0};
+	sqlite3_trace_v2(db, SQLITE_TRACE_STMT, trace_fn, &t);
+	json_object *o = NULL;
+	assert_int_equal(import_json(db, id, true, 300, &o), 0);
+	json_object_put(o);
+	assert_int_equal(import_list_json(db, NULL, NULL, 0, 50, 300, &o), 0);
+	json_object_put(o);
+	int64_t by_state[IMPORT_STATE_COUNT];
+	struct import_users u;
+	assert_int_equal(import_totals_load(db, by_state, &u), 0);
+	sqlite3_trace_v2(db, 0, NULL, NULL);
+	assert_covering(db, &t);
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,8 +727,13 @@ int main(void)
 		cmocka_unit_test(test_derive_pure),
 		cmocka_unit_test(test_chunk_lifecycle),
 		cmocka_unit_test(test_cancel_and_fail),
+		cmocka_unit_test(test_unknown_fate_survives_stop),
 		cmocka_unit_test(test_rejected_and_empty),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_retry_and_notifications),
+		cmocka_unit_test(test_notify_url_hosts),
+		cmocka_unit_test(test_split_settle),
+		cmocka_unit_test(test_reads_use_covering_indexes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

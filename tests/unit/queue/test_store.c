@@ -200,11 +200,54 @@ static void test_writer(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A loop with no other handle: queued writes keep it running until their
+ * done callbacks (and the writes those queue) have run; an idle store then
+ * lets uv_run return. */
+struct chain {
+	struct store *st;
+	struct wctx w[2];
+	int step;
+};
+
+static int chain_write(struct sqlite3 *db, void *arg)
+{
+	struct chain *c = arg;
+	return write_meta(db, &c->w[c->step]);
+}
+
+static void chain_done(int status, void *arg)
+{
+	struct chain *c = arg;
+	c->w[c->step].done_status = status;
+	c->w[c->step].done_calls++;
+	if (++c->step < 2)
+		assert_int_equal(store_write(c->st, chain_write, c, chain_done), 0);
+}
+
+static void test_write_keeps_loop_alive(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct chain c = { .w = { { .key = "first" }, { .key = "second" } } };
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(store_open(&loop, dir, &c.st, err, sizeof(err)), 0);
+	assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0); /* idle: not alive */
+	assert_int_equal(store_write(c.st, chain_write, &c, chain_done), 0);
+	assert_int_not_equal(uv_loop_alive(&loop), 0);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(c.step, 2);
+	assert_int_equal(c.w[0].done_status, 0);
+	assert_int_equal(c.w[1].done_status, 0);
+	assert_int_equal(count_key(c.st, "second"), 1);
+	assert_int_equal(uv_loop_alive(&loop), 0);
+	close_and_drain(&loop, c.st);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* Commit latency: N single-row transactions, synchronous=FULL. Prints the
  * figures quoted in store.h. */
 struct bench {
 	struct store *st;
-	uv_idle_t idle; /* keeps the loop polling: the store's async is unref'd */
 	int left;
 	char key[32];
 	int n;
@@ -225,11 +268,8 @@ static void bench_done(int status, void *arg)
 	if (--b->left > 0) {
 		b->n++;
 		assert_int_equal(store_write(b->st, bench_write, b, bench_done), 0);
-	} else
-		uv_close((uv_handle_t *)&b->idle, NULL);
+	}
 }
-
-static void idle_nop(uv_idle_t *h) { (void)h; }
 
 static void test_commit_latency(void **state)
 {
@@ -238,8 +278,6 @@ static void test_commit_latency(void **state)
 	struct bench b = { .left = 50 };
 	assert_int_equal(uv_loop_init(&loop), 0);
 	assert_int_equal(store_open(&loop, dir, &b.st, err, sizeof(err)), 0);
-	uv_idle_init(&loop, &b.idle);
-	uv_idle_start(&b.idle, idle_nop);
 	assert_int_equal(store_write(b.st, bench_write, &b, bench_done), 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	struct store_stats ss;
@@ -262,6 +300,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newer_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_keeps_loop_alive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_latency, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

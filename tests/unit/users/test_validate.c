@@ -211,13 +211,13 @@ static const struct row rows[] = {
 };
 
 /* The scanner's minified bytes, parsed into doc (as users_process does). */
-static bool parse_user(struct jv_doc *doc, char *buf, const char *text)
+static bool parse_user(struct ujv_doc *doc, char *buf, const char *text)
 {
 	struct scan sc = { .out = buf, .out_cap = 65536, .max_depth = USERS_DEPTH_MAX };
 	if (scan_element(&sc, text, strlen(text), 1) != SCAN_DONE || sc.end != strlen(text))
 		return false;
 	buf[sc.out_len] = '\0';
-	return jv_parse(doc, buf, sc.out_len) == 0;
+	return ujv_parse(doc, buf, sc.out_len) == 0;
 }
 
 static void canon(const struct validate *v, char *buf, size_t size)
@@ -239,8 +239,8 @@ static void test_rules(void **state)
 	struct validate *v = malloc(sizeof(*v));
 	char got[2048];
 	char *buf = malloc(65536);
-	struct jv_doc doc;
-	jv_doc_init(&doc);
+	struct ujv_doc doc;
+	ujv_doc_init(&doc);
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const struct row *r = &rows[i];
@@ -262,7 +262,7 @@ static void test_rules(void **state)
 			fail_msg("row %zu hint\n  expected [%s]\n  got      [%s]", i, r->hint,
 			         v->problems[0].hint ? v->problems[0].hint : "(none)");
 	}
-	jv_doc_done(&doc);
+	ujv_doc_done(&doc);
 	free(buf);
 	free(v);
 	(void)state;
@@ -276,8 +276,8 @@ static void test_policies_facts(void **state)
 	o.strip_auth0_prefix = USERS_AUTH0_PREFIX_STRIP;
 	o.unsupported_hash = USERS_UNSUPPORTED_HASH_STRIP;
 	char buf[512];
-	struct jv_doc doc;
-	jv_doc_init(&doc);
+	struct ujv_doc doc;
+	ujv_doc_init(&doc);
 	assert_true(parse_user(&doc, buf,
 		"{\"email\":\"A@x.co\",\"user_id\":\"auth0|42\",\"username\":\"Bob\",\"password_hash\":\"$1$x\"}"));
 	validate_user(v, &doc, &o);
@@ -289,7 +289,7 @@ static void test_policies_facts(void **state)
 	assert_string_equal(v->strip_key, "password_hash");
 	assert_int_equal(v->n_errors, 0);
 	assert_int_equal(v->n_warnings, 1);
-	jv_doc_done(&doc);
+	ujv_doc_done(&doc);
 	free(v);
 	(void)state;
 }
@@ -306,14 +306,14 @@ static void test_many_problems_bounded(void **state)
 	struct users_options opt;
 	users_options_init(&opt);
 	char *buf = malloc(65536);
-	struct jv_doc doc;
-	jv_doc_init(&doc);
+	struct ujv_doc doc;
+	ujv_doc_init(&doc);
 	assert_true(parse_user(&doc, buf, s));
 	validate_user(v, &doc, &opt);
 	validate_finish(v);
 	assert_int_equal(v->n, VALIDATE_PROBLEMS_MAX);
 	assert_true(v->dropped > 0);
-	jv_doc_done(&doc);
+	ujv_doc_done(&doc);
 	free(buf);
 	free(v);
 	free(s);

@@ -1,5 +1,5 @@
 /*
- * jv — a read-only JSON tree of one user, built from the element scanner's
+ * ujv — a read-only JSON tree of one user, built from the element scanner's
  * minified bytes (already checked for syntax, UTF-8 and depth) without a
  * malloc per node: nodes live in one growable array and strings (unescaped,
  * NUL-terminated) in one arena, both reused from user to user. It replaces
@@ -16,17 +16,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum jv_type {
-	JV_NULL = 0,
-	JV_BOOL,
-	JV_INT,     /* integer literal that fits int64 */
-	JV_DOUBLE,  /* any other number */
-	JV_STRING,
-	JV_ARRAY,
-	JV_OBJECT,
+enum ujv_type {
+	UJV_NULL = 0,
+	UJV_BOOL,
+	UJV_INT,     /* integer literal that fits int64 */
+	UJV_DOUBLE,  /* any other number */
+	UJV_STRING,
+	UJV_ARRAY,
+	UJV_OBJECT,
 };
 
-struct jv {
+struct ujv {
 	uint8_t type;
 	bool b;
 	uint32_t n;        /* members / elements */
@@ -41,8 +41,8 @@ struct jv {
 	int64_t i;
 };
 
-struct jv_doc {
-	struct jv *nodes;  /* nodes[0] is unused (0 = none); the root is nodes[1] */
+struct ujv_doc {
+	struct ujv *nodes;  /* nodes[0] is unused (0 = none); the root is nodes[1] */
 	uint32_t n, cap;
 	char *arena;
 	size_t arena_len, arena_cap;
@@ -50,44 +50,44 @@ struct jv_doc {
 	size_t src_len;
 };
 
-void jv_doc_init(struct jv_doc *d);
-void jv_doc_done(struct jv_doc *d);
+void ujv_doc_init(struct ujv_doc *d);
+void ujv_doc_done(struct ujv_doc *d);
 
 /* Parses a minified element the scanner accepted. 0, -EBADMSG when it is
  * not one (never for scanner output), -ENOMEM. */
-int jv_parse(struct jv_doc *d, const char *src, size_t len);
+int ujv_parse(struct ujv_doc *d, const char *src, size_t len);
 
-static inline const struct jv *jv_root(const struct jv_doc *d)
+static inline const struct ujv *ujv_root(const struct ujv_doc *d)
 {
 	return &d->nodes[1];
 }
 
-static inline const struct jv *jv_child(const struct jv_doc *d, const struct jv *v)
+static inline const struct ujv *ujv_child(const struct ujv_doc *d, const struct ujv *v)
 {
 	return v->first ? &d->nodes[v->first] : NULL;
 }
 
-static inline const struct jv *jv_next(const struct jv_doc *d, const struct jv *v)
+static inline const struct ujv *ujv_next(const struct ujv_doc *d, const struct ujv *v)
 {
 	return v->next ? &d->nodes[v->next] : NULL;
 }
 
-static inline const char *jv_key(const struct jv_doc *d, const struct jv *member)
+static inline const char *ujv_key(const struct ujv_doc *d, const struct ujv *member)
 {
 	return d->arena + member->key;
 }
 
 /* String value (NUL-terminated) or number text. */
-static inline const char *jv_str(const struct jv_doc *d, const struct jv *v)
+static inline const char *ujv_str(const struct ujv_doc *d, const struct ujv *v)
 {
 	return d->arena + v->str;
 }
 
 /* The member of object o named key (the last one when repeated), or NULL. */
-const struct jv *jv_get(const struct jv_doc *d, const struct jv *o, const char *key);
+const struct ujv *ujv_get(const struct ujv_doc *d, const struct ujv *o, const char *key);
 
 /* Element i of array a, or NULL. */
-const struct jv *jv_idx(const struct jv_doc *d, const struct jv *a, uint32_t i);
+const struct ujv *ujv_idx(const struct ujv_doc *d, const struct ujv *a, uint32_t i);
 
-#define jv_foreach(d, obj, m) \
-	for (const struct jv *m = jv_child((d), (obj)); m; m = jv_next((d), m))
+#define ujv_foreach(d, obj, m) \
+	for (const struct ujv *m = ujv_child((d), (obj)); m; m = ujv_next((d), m))

@@ -1,33 +1,33 @@
-/* A node-array JSON tree of one minified element: see jv.h. */
-#include "daemon/users/jv.h"
+/* A node-array JSON tree of one minified element: see ujv.h. */
+#include "daemon/users/ujv.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-void jv_doc_init(struct jv_doc *d)
+void ujv_doc_init(struct ujv_doc *d)
 {
 	memset(d, 0, sizeof(*d));
 }
 
-void jv_doc_done(struct jv_doc *d)
+void ujv_doc_done(struct ujv_doc *d)
 {
 	free(d->nodes);
 	free(d->arena);
 	memset(d, 0, sizeof(*d));
 }
 
-static int new_node(struct jv_doc *d, uint32_t *ret)
+static int new_node(struct ujv_doc *d, uint32_t *ret)
 {
 	if (d->n == d->cap) {
 		uint32_t cap = d->cap ? d->cap * 2 : 256;
-		struct jv *p = realloc(d->nodes, cap * sizeof(*p));
+		struct ujv *p = realloc(d->nodes, cap * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
 		d->nodes = p;
 		d->cap = cap;
 	}
-	memset(&d->nodes[d->n], 0, sizeof(struct jv));
+	memset(&d->nodes[d->n], 0, sizeof(struct ujv));
 	*ret = d->n++;
 	return 0;
 }
@@ -75,7 +75,7 @@ static size_t put_utf8(char *o, unsigned cp)
 /* The string at src[*pos] (opening quote) into the arena; *pos after the
  * closing quote. Unescaped bytes never exceed the raw ones, so the arena
  * (sized by the caller) always has room. */
-static void read_string(struct jv_doc *d, size_t *pos, uint32_t *ret_off, uint32_t *ret_len)
+static void read_string(struct ujv_doc *d, size_t *pos, uint32_t *ret_off, uint32_t *ret_len)
 {
 	const char *s = d->src;
 	size_t i = *pos + 1;
@@ -127,9 +127,9 @@ static void read_string(struct jv_doc *d, size_t *pos, uint32_t *ret_off, uint32
 	*pos = i;
 }
 
-static int parse_value(struct jv_doc *d, size_t *pos, uint32_t *ret, unsigned depth);
+static int parse_value(struct ujv_doc *d, size_t *pos, uint32_t *ret, unsigned depth);
 
-static int parse_value(struct jv_doc *d, size_t *pos, uint32_t *ret, unsigned depth)
+static int parse_value(struct ujv_doc *d, size_t *pos, uint32_t *ret, unsigned depth)
 {
 	const char *s = d->src;
 	size_t i = *pos;
@@ -148,7 +148,7 @@ static int parse_value(struct jv_doc *d, size_t *pos, uint32_t *ret, unsigned de
 		bool obj = s[i] == '{';
 		char close = obj ? '}' : ']';
 		uint32_t prev = 0, count = 0;
-		d->nodes[idx].type = obj ? JV_OBJECT : JV_ARRAY;
+		d->nodes[idx].type = obj ? UJV_OBJECT : UJV_ARRAY;
 		i++;
 		while (i < d->src_len && s[i] != close) {
 			uint32_t key_off = 0, key_len = 0, child;
@@ -188,22 +188,22 @@ static int parse_value(struct jv_doc *d, size_t *pos, uint32_t *ret, unsigned de
 	case '"': {
 		uint32_t off, len;
 		read_string(d, &i, &off, &len);
-		d->nodes[idx].type = JV_STRING;
+		d->nodes[idx].type = UJV_STRING;
 		d->nodes[idx].str = off;
 		d->nodes[idx].len = len;
 		break;
 	}
 	case 't':
-		d->nodes[idx].type = JV_BOOL;
+		d->nodes[idx].type = UJV_BOOL;
 		d->nodes[idx].b = true;
 		i += 4;
 		break;
 	case 'f':
-		d->nodes[idx].type = JV_BOOL;
+		d->nodes[idx].type = UJV_BOOL;
 		i += 5;
 		break;
 	case 'n':
-		d->nodes[idx].type = JV_NULL;
+		d->nodes[idx].type = UJV_NULL;
 		i += 4;
 		break;
 	default: {
@@ -223,7 +223,7 @@ static int parse_value(struct jv_doc *d, size_t *pos, uint32_t *ret, unsigned de
 		d->nodes[idx].str = (uint32_t)d->arena_len;
 		d->nodes[idx].len = (uint32_t)(i - b);
 		d->arena_len += i - b + 1;
-		d->nodes[idx].type = JV_DOUBLE;
+		d->nodes[idx].type = UJV_DOUBLE;
 		if (integer) {
 			/* int64 without overflow, else a plain number. */
 			const char *p = o;
@@ -241,7 +241,7 @@ static int parse_value(struct jv_doc *d, size_t *pos, uint32_t *ret, unsigned de
 				v = v * 10 + dgt;
 			}
 			if (ok && (neg ? v <= (uint64_t)INT64_MAX + 1 : v <= (uint64_t)INT64_MAX)) {
-				d->nodes[idx].type = JV_INT;
+				d->nodes[idx].type = UJV_INT;
 				d->nodes[idx].i = neg ? (int64_t)(0 - v) : (int64_t)v;
 			}
 		}
@@ -256,7 +256,7 @@ static int parse_value(struct jv_doc *d, size_t *pos, uint32_t *ret, unsigned de
 	return 0;
 }
 
-int jv_parse(struct jv_doc *d, const char *src, size_t len)
+int ujv_parse(struct ujv_doc *d, const char *src, size_t len)
 {
 	size_t pos = 0;
 	uint32_t root, none;
@@ -288,23 +288,23 @@ int jv_parse(struct jv_doc *d, const char *src, size_t len)
 	return 0;
 }
 
-const struct jv *jv_get(const struct jv_doc *d, const struct jv *o, const char *key)
+const struct ujv *ujv_get(const struct ujv_doc *d, const struct ujv *o, const char *key)
 {
-	const struct jv *found = NULL;
-	if (!o || o->type != JV_OBJECT)
+	const struct ujv *found = NULL;
+	if (!o || o->type != UJV_OBJECT)
 		return NULL;
-	jv_foreach(d, o, m)
+	ujv_foreach(d, o, m)
 		if (d->arena[m->key] == key[0] && strcmp(d->arena + m->key, key) == 0)
 			found = m;
 	return found;
 }
 
-const struct jv *jv_idx(const struct jv_doc *d, const struct jv *a, uint32_t i)
+const struct ujv *ujv_idx(const struct ujv_doc *d, const struct ujv *a, uint32_t i)
 {
-	if (!a || a->type != JV_ARRAY)
+	if (!a || a->type != UJV_ARRAY)
 		return NULL;
-	const struct jv *m = jv_child(d, a);
+	const struct ujv *m = ujv_child(d, a);
 	while (m && i--)
-		m = jv_next(d, m);
+		m = ujv_next(d, m);
 	return m;
 }
