@@ -157,6 +157,12 @@ static void on_signal(uv_signal_t *h, int signum)
 		app_stop(app, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* A validation's outcome is committed: a queued import is submitted now. */
+static void kick_pipeline(void *arg)
+{
+	pipeline_kick(arg);
+}
+
 static uint64_t wall_ms(void)
 {
 	struct timespec ts;
@@ -255,6 +261,7 @@ int main(int argc, char **argv)
 		log_error("queue", "cannot start the Auth0 pipeline: %s", strerror(-r));
 		goto out;
 	}
+	intake_on_outcome(app.intake, kick_pipeline, app.pipeline);
 	if ((r = migrate_new(app.loop, app.store, app.pipeline, app.intake, &app.migrate)) < 0 ||
 	    (r = undo_new(app.loop, app.store, app.pipeline, &app.undo)) < 0 ||
 	    (r = h_migrate_new(app.store, app.migrate, app.undo, &app.h_migrate)) < 0) {

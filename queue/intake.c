@@ -63,6 +63,8 @@ struct intake {
 	uv_work_t sweep_work;
 	uint64_t sweep_retention;
 	int sweep_removed;
+	void (*on_outcome)(void *arg);  /* any validation's outcome committed */
+	void *on_outcome_arg;
 };
 
 static int64_t now_s(void)
@@ -509,9 +511,18 @@ static void job_finish(struct intake_job *job, int status)
 		job->index = NULL;
 		unlink(job->index_path);
 	}
+	struct intake *in = job->in;
 	if (job->done)
 		job->done(job->done_ctx, &res);
 	job_free(job);
+	if (in->on_outcome && !in->stopping)
+		in->on_outcome(in->on_outcome_arg);
+}
+
+void intake_on_outcome(struct intake *in, void (*fn)(void *arg), void *arg)
+{
+	in->on_outcome = fn;
+	in->on_outcome_arg = arg;
 }
 
 static void job_committed(int status, void *ctx)

@@ -90,6 +90,10 @@ int intake_recover(struct intake *in);
  * committed. -ENOMEM, -EALREADY (already running), -ESHUTDOWN.
  */
 int intake_start(struct intake *in, const char *id, intake_done_fn done, void *ctx);
+/* fn(arg) runs on the loop after every validation's outcome is committed
+ * (the pipeline starts submitting a queued import at once, not at its next
+ * rescan). */
+void intake_on_outcome(struct intake *in, void (*fn)(void *arg), void *arg);
 /* Forgets the done callback of a running validation (the requester left). */
 void intake_detach(struct intake *in, const char *id, void *ctx);
 

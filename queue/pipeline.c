@@ -901,7 +901,11 @@ static void submit_done(const struct a0_result *res, void *arg)
 		c->submitted_at_ms = now;
 		log_info("queue", "chunk %s-%" PRId64 ": submitted as %s (%u users, %zu bytes)",
 			 c->imp->id, c->chunk_no, c->job_id, c->users, res->request_bytes);
-		sched_submitted(c->item, now);
+		/* The job's clock started while the request was in flight: its
+		 * polls are timed from the send (the answer can come late by
+		 * however long Auth0 takes after creating the job). */
+		sched_submitted(c->item, c->submit_sent_ms > 0 && c->submit_sent_ms <= now ?
+				c->submit_sent_ms : now);
 		{
 			struct pwrite *w = pwrite_new(c, PW_SUBMITTED);
 			if (w) {
@@ -983,6 +987,7 @@ static void submit_call(struct pchunk *c)
 		.send_completion_email = imp->send_completion_email,
 	};
 	c->pending++;
+	c->submit_sent_ms = pipeline_now_ms();
 	int r = a0_import_submit(imp->t->client, &params, submit_done, c, &c->call);
 	if (r < 0)
 		pipeline_call_not_started(submit_done, c, "cannot start the request", r);

@@ -30,6 +30,7 @@ struct pchunk {
 	uint32_t users;
 	char job_id[128];
 	int64_t submitted_at_ms;
+	int64_t submit_sent_ms; /* the submit in flight was handed to the client */
 	bool resubmitted;
 	bool known_state;       /* loaded as submitted */
 	struct sched_item *item;

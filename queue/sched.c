@@ -40,7 +40,10 @@ struct sched_item {
 	int64_t next_poll;
 	int64_t last_running_at;
 	int64_t poll_sent_at;   /* when the poll in flight was handed out */
+	int64_t poll_planned;   /* when it was due (it may leave later) */
+	int64_t predicted_end;  /* from the last "running" answer's progress, 0: none */
 	int64_t poll_interval;
+	unsigned near_end_polls; /* polls sent closer than SCHED_POLL_MIN_MS */
 	struct sched_item *prev, *next; /* import queue (QUEUED) or tenant jobs */
 };
 
@@ -444,7 +447,7 @@ static int64_t first_poll_at(const struct sched_tenant *t, const struct sched_it
 {
 	int64_t d = SCHED_FIRST_POLL_MS;
 	if (t->ms_per_user > 0)
-		d = (int64_t)(t->ms_per_user * (double)it->users);
+		d = (int64_t)(t->ms_per_user * (double)it->users) + SCHED_POLL_MARGIN_MS;
 	if (d < SCHED_POLL_MIN_MS)
 		d = SCHED_POLL_MIN_MS;
 	return now + d;
@@ -534,8 +537,10 @@ static void take(struct sched_tenant *t, struct sched_item *it, enum sched_actio
 {
 	it->inflight = true;
 	it->inflight_kind = kind;
-	if (kind == SCHED_DO_POLL)
+	if (kind == SCHED_DO_POLL) {
 		it->poll_sent_at = now;
+		it->poll_planned = it->next_poll;
+	}
 	if (kind != SCHED_DO_EXPIRE)
 		bucket_take(&t->b, now);
 	if (kind == SCHED_DO_SUBMIT)
@@ -741,14 +746,27 @@ void sched_poll_running(struct sched_item *it, int64_t now, int percentage_done,
 	int64_t expected = 0;
 	if (t->ms_per_user > 0)
 		expected = it->submitted_at + (int64_t)(t->ms_per_user * (double)it->users);
+	it->predicted_end = 0;
+	int64_t floor_ms = SCHED_POLL_MIN_MS;
 	if (percentage_done > 0 && percentage_done < 100) {
 		/* Finer than time_left_seconds (whole seconds, rounded up), which
-		 * still bounds it. */
-		int64_t elapsed = now - it->submitted_at;
+		 * still bounds it. The percentage is rounded down and counted
+		 * from when the poll was answered, so elapsed * 100 / pct is the
+		 * latest end it allows: poll then, once, rather than early. */
+		int64_t at = it->poll_sent_at ? it->poll_sent_at : now;
+		int64_t elapsed = at - it->submitted_at;
 		int64_t rem = elapsed * (100 - percentage_done) / percentage_done;
 		if (time_left_s >= 0)
 			rem = min64(rem, (int64_t)time_left_s * 1000);
-		next = now + min64(rem, estimate_max);
+		it->predicted_end = at + rem;
+		next = at + min64(rem + SCHED_POLL_MARGIN_MS, estimate_max);
+		/* A poll that came just before the end: the next one right
+		 * after it, not a whole minimum interval later (twice per job
+		 * at most, should a job stall at 99 %). */
+		if (next < now + SCHED_POLL_MIN_MS && it->near_end_polls < SCHED_NEAR_END_POLLS) {
+			it->near_end_polls++;
+			floor_ms = SCHED_POLL_MARGIN_MS;
+		}
 	} else if (time_left_s >= 0) {
 		next = now + min64((int64_t)time_left_s * 1000, estimate_max);
 	} else if (expected > now + SCHED_POLL_MIN_MS) {
@@ -759,8 +777,8 @@ void sched_poll_running(struct sched_item *it, int64_t now, int percentage_done,
 			it->poll_interval = SCHED_POLL_MAX_MS;
 		next = now + it->poll_interval;
 	}
-	if (next < now + SCHED_POLL_MIN_MS)
-		next = now + SCHED_POLL_MIN_MS;
+	if (next < now + floor_ms)
+		next = now + floor_ms;
 	it->next_poll = next;
 }
 
@@ -770,10 +788,22 @@ void sched_poll_ended(struct sched_item *it, int64_t now, bool fetch_errors)
 	end_inflight(it);
 	if (it->state != SCHED_ACTIVE)
 		return;
-	/* The job ended between the last "running" answer and now. */
+	/* The job ended between the last "running" answer and now: where its
+	 * progress said it would when that is in the window (else the middle;
+	 * a midpoint under-estimates whenever the last "running" poll was
+	 * early, and the next first poll would be early again). */
 	int64_t from = it->last_running_at ? it->last_running_at : it->submitted_at;
 	int64_t to = it->poll_sent_at > from ? it->poll_sent_at : now;
 	double ended = ((double)from + (double)to) / 2.0;
+	if (it->predicted_end > from && it->predicted_end <= to)
+		ended = (double)it->predicted_end;
+	else if (!it->last_running_at && t->ms_per_user > 0)
+		/* The first poll, aimed just after the estimate, found it ended:
+		 * keep the estimate, nudged down a little so that a job getting
+		 * faster is noticed (a poll that comes early says by how much).
+		 * From when the poll was due, not sent: a poll held up (a busy
+		 * loop, the bucket) must not make every later one late. */
+		ended = (double)max64(from, min64(to, it->poll_planned) - 2 * SCHED_POLL_MARGIN_MS);
 	double dur = ended - (double)it->submitted_at;
 	if (it->users > 0 && dur > 0) {
 		/* Weighted by users, so small jobs' fixed costs do not dominate. */

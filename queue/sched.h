@@ -56,9 +56,17 @@
 #define SCHED_TMJ_MAX_MS 120000
 #define SCHED_CAP_RESTORE_MS 120000
 #define SCHED_JOB_MAX_AGE_MS (2 * 3600 * 1000LL)
-/* Polls are never closer than this, nor further apart than the max. */
+/* Polls are never closer than this (but near a job's end, see below), nor
+ * further apart than the max. */
 #define SCHED_POLL_MIN_MS 100
 #define SCHED_POLL_MAX_MS 30000
+/* A poll aimed at a job's expected end goes this much after it: a poll that
+ * comes a little late costs this much, one that comes early a whole extra
+ * request and round trip. */
+#define SCHED_POLL_MARGIN_MS 15
+/* A job whose progress says it ends in less than SCHED_POLL_MIN_MS is polled
+ * again SCHED_POLL_MARGIN_MS after that end, at most this many times. */
+#define SCHED_NEAR_END_POLLS 2
 /* Before any job of the tenant was observed: the first poll this soon. */
 #define SCHED_FIRST_POLL_MS 1000
 /* Bucket refill rate assumed before it is learned (Auth0's lowest tier). */
@@ -147,7 +155,9 @@ void sched_observe(struct sched_tenant *t, int64_t now, const struct ratelimit_i
 		   int64_t wait_until);
 
 /* Outcomes of SCHED_DO_SUBMIT. */
-void sched_submitted(struct sched_item *it, int64_t now);           /* job created */
+/* Job created; `now` may be when the request was sent (the job's clock, which
+ * its polls are timed from, started no earlier). */
+void sched_submitted(struct sched_item *it, int64_t now);
 void sched_submit_too_many_jobs(struct sched_item *it, int64_t now);
 /* Back to waiting (rate-limit 429 already given to sched_observe). */
 void sched_requeue(struct sched_item *it, int64_t now);

@@ -664,6 +664,8 @@ void handlers_tenant(struct tenant *t, const struct request *in, struct reply *o
 	tenant_advance(t, now);
 	json_object *logrec = tenant_log_request(t, in->method, in->url, endpoint, in->arrived,
 						 in->body_total);
+	/* when the whole request was in and the tenant was ours */
+	json_object_object_add(logrec, "handled_ms", json_object_new_int64(now));
 	long remaining, reset, retry_after;
 	bool ok = tenant_bucket_take(t, now, &remaining, &reset, &retry_after);
 	out->ratelimit = true;
@@ -747,6 +749,8 @@ done:
 		else
 			json_object_object_add(t->status_counts, key, json_object_new_int64(1));
 	}
+	/* the answer is ready (jobs that ended were processed on the way) */
+	json_object_object_add(logrec, "answered_ms", json_object_new_int64(sbx_now_ms()));
 	handlers_reply_freeze(out);
 	tenant_unlock();
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define MAX_TOKENS 4096
 #define LOG_CAP 20000
@@ -24,6 +25,8 @@ const struct connection tenant_connections[TENANT_CONNECTIONS] = {
 
 static pthread_mutex_t tenant_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+/* Signalled when a job is created and when a prepare ends. */
+static pthread_cond_t prep_cond = PTHREAD_COND_INITIALIZER;
 void tenant_lock(void) { pthread_mutex_lock(&tenant_mutex); }
 void tenant_unlock(void) { pthread_mutex_unlock(&tenant_mutex); }
 
@@ -69,6 +72,10 @@ static void job_free(struct job *j)
 {
 	if (!j)
 		return;
+	for (size_t i = 0; j->prep_errs && i < j->prep_n; i++)
+		json_object_put(j->prep_errs[i]);
+	free(j->prep_errs);
+	json_object_put(j->prep_arr);
 	free(j->external_id);
 	free(j->users);
 	json_object_put(j->errors);
@@ -79,6 +86,9 @@ static void job_free(struct job *j)
 
 static void clear_state(struct tenant *t)
 {
+	/* a job being prepared off the lock is still the prepare thread's */
+	while (t->prep_current || t->advancing)
+		pthread_cond_wait(&prep_cond, &tenant_mutex);
 	for (size_t i = 0; i < t->nusers; i++)
 		user_free(t->users[i]);
 	t->nusers = 0;
@@ -127,6 +137,14 @@ int tenant_init(struct tenant *t, const struct tenant_options *opt, const char *
 
 void tenant_done(struct tenant *t)
 {
+	if (t->prep_started) {
+		tenant_lock();
+		t->prep_stop = true;
+		pthread_cond_broadcast(&prep_cond);
+		tenant_unlock();
+		pthread_join(t->prep_thread, NULL);
+		t->prep_started = false;
+	}
 	clear_state(t);
 	maps_free(t);
 	json_object_put(t->users_hashes);
@@ -533,44 +551,132 @@ static bool seen(json_object *set, const char *value, bool fold)
 	return was;
 }
 
-static void process_import(struct tenant *t, struct job *j, int64_t now)
+/* The part of an import that depends only on its users file: parse, schema
+ * and in-file duplicates. Touches no tenant state, so the prepare thread runs
+ * it off the lock (the caller owns the job's prep fields meanwhile). */
+static void prep_import(struct job *j)
 {
 	json_object *arr = parse_users(j->users, j->users_len);
+	if (!arr)
+		return;
+	size_t n = json_object_array_length(arr);
+	json_object **errs_of = calloc(n ? n : 1, sizeof(*errs_of));
+	if (!errs_of) {
+		json_object_put(arr);
+		return;
+	}
+	json_object *emails = json_object_new_object(), *uids = json_object_new_object(),
+		    *unames = json_object_new_object();
+	for (size_t i = 0; i < n; i++) {
+		json_object *user = json_object_array_get_idx(arr, i);
+		json_object *errs = json_object_new_array();
+		if (schema_check_user(user, errs) > 0) {
+			errs_of[i] = errs;
+			continue;
+		}
+		json_object_put(errs);
+		/* the same email, username (case-insensitive) or user_id twice */
+		const char *dup = seen(emails, str_field(user, "email"), true) ? "email" :
+				  seen(unames, str_field(user, "username"), true) ? "username" :
+				  seen(uids, str_field(user, "user_id"), false) ? "user_id" : NULL;
+		if (dup) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "A user with this %s was already provided.", dup);
+			errs_of[i] = one_error("DUPLICATED_USER", msg);
+		}
+	}
+	json_object_put(emails);
+	json_object_put(uids);
+	json_object_put(unames);
+	j->prep_arr = arr;
+	j->prep_errs = errs_of;
+	j->prep_n = n;
+}
+
+static void *prep_main(void *arg)
+{
+	struct tenant *t = arg;
+	tenant_lock();
+	while (!t->prep_stop) {
+		struct job *next = NULL;
+		for (size_t i = 0; i < t->njobs; i++) {
+			struct job *j = t->jobs[i];
+			if (j->kind == JOB_IMPORT && !j->processed && j->prep_state == 0 &&
+			    (!next || j->end_ms < next->end_ms))
+				next = j;
+		}
+		if (!next) {
+			/* Nothing to prepare: end jobs when they are due, as Auth0
+			 * does, rather than in the first request that comes after
+			 * (which would pay for it). */
+			int64_t due = INT64_MAX, now = sbx_now_ms();
+			for (size_t i = 0; i < t->njobs; i++)
+				if (!t->jobs[i]->processed && t->jobs[i]->end_ms < due)
+					due = t->jobs[i]->end_ms;
+			if (due <= now) {
+				tenant_advance(t, now);
+				continue;
+			}
+			if (due == INT64_MAX) {
+				pthread_cond_wait(&prep_cond, &tenant_mutex);
+			} else {
+				struct timespec ts = { .tv_sec = (time_t)(due / 1000),
+						       .tv_nsec = (long)(due % 1000) * 1000000L };
+				pthread_cond_timedwait(&prep_cond, &tenant_mutex, &ts);
+			}
+			continue;
+		}
+		next->prep_state = 1;
+		t->prep_current = next;
+		tenant_unlock();
+		prep_import(next);
+		tenant_lock();
+		next->prep_state = 2;
+		t->prep_current = NULL;
+		pthread_cond_broadcast(&prep_cond);
+	}
+	tenant_unlock();
+	return NULL;
+}
+
+/* The job's end: its users meet the store, in the order of the file. */
+static void process_import(struct tenant *t, struct job *j, int64_t now)
+{
+	while (j->prep_state == 1)
+		pthread_cond_wait(&prep_cond, &tenant_mutex);
+	if (j->prep_state == 0) {
+		prep_import(j);
+		j->prep_state = 2;
+	}
+	json_object *arr = j->prep_arr;
+	json_object **errs_of = j->prep_errs;
+	size_t n = j->prep_n;
+	j->prep_arr = NULL;
+	j->prep_errs = NULL;
+	j->prep_n = 0;
 	j->processed = true;
 	free(j->users);
 	j->users = NULL;
 	j->errors = json_object_new_array();
 	if (!arr || j->end_ms - j->created_ms >= JOB_TIMEOUT_MS) {
 		j->failed = true;
+		for (size_t i = 0; errs_of && i < n; i++)
+			json_object_put(errs_of[i]);
+		free(errs_of);
 		json_object_put(arr);
 		return;
 	}
-	json_object *emails = json_object_new_object(), *uids = json_object_new_object(),
-		    *unames = json_object_new_object();
-	size_t n = json_object_array_length(arr);
 	j->total = (int)n;
 	for (size_t i = 0; i < n; i++) {
 		json_object *user = json_object_array_get_idx(arr, i);
-		json_object *errs = json_object_new_array();
-		if (schema_check_user(user, errs) > 0) {
-			add_failure(j, user, errs);
+		if (errs_of[i]) {
+			add_failure(j, user, errs_of[i]);
 			continue;
 		}
-		json_object_put(errs);
 		const char *email = str_field(user, "email");
 		const char *uid = str_field(user, "user_id");
 		const char *uname = str_field(user, "username");
 		const char *phone = str_field(user, "phone_number");
-		/* the same email, username (case-insensitive) or user_id twice */
-		const char *dup = seen(emails, email, true) ? "email" :
-				  seen(unames, uname, true) ? "username" :
-				  seen(uids, uid, false) ? "user_id" : NULL;
-		if (dup) {
-			char msg[96];
-			snprintf(msg, sizeof(msg), "A user with this %s was already provided.", dup);
-			add_failure(j, user, one_error("DUPLICATED_USER", msg));
-			continue;
-		}
 		int c = j->conn;
 		struct user *by_email = tenant_user_by_email(t, c, email);
 		if (j->upsert && by_email) {
@@ -594,16 +700,13 @@ static void process_import(struct tenant *t, struct job *j, int64_t now)
 					"The user already exist and upsert parameter is false"));
 			continue;
 		}
-		json_object *copy = NULL;
-		if (json_object_deep_copy(user, &copy, NULL) == 0 && user_insert(t, c, copy, now, false))
+		/* the parsed array is dropped below: the store takes the user itself */
+		if (user_insert(t, c, user, now, false))
 			j->inserted++;
 		else
 			add_failure(j, user, one_error("INVALID_FORMAT", "Internal error storing user"));
-		json_object_put(copy);
 	}
-	json_object_put(emails);
-	json_object_put(uids);
-	json_object_put(unames);
+	free(errs_of);
 	json_object_put(arr);
 }
 
@@ -616,6 +719,10 @@ static void process_export(struct tenant *t, struct job *j)
 
 void tenant_advance(struct tenant *t, int64_t now)
 {
+	/* one at a time: a job's end may wait for its prepare (lock released) */
+	while (t->advancing)
+		pthread_cond_wait(&prep_cond, &tenant_mutex);
+	t->advancing = true;
 	/* complete due jobs in the order of their end times */
 	for (;;) {
 		struct job *next = NULL;
@@ -641,6 +748,8 @@ void tenant_advance(struct tenant *t, int64_t now)
 			t->jobs[k++] = j;
 	}
 	t->njobs = k;
+	t->advancing = false;
+	pthread_cond_broadcast(&prep_cond);
 }
 
 /* ---- jobs -------------------------------------------------------------- */
@@ -733,6 +842,9 @@ struct job *tenant_import_create(struct tenant *t, int conn, const char *users, 
 	int active = tenant_active_imports(t, now);
 	if (active > t->stats.max_active_jobs)
 		t->stats.max_active_jobs = active;
+	if (!t->prep_started && pthread_create(&t->prep_thread, NULL, prep_main, t) == 0)
+		t->prep_started = true;
+	pthread_cond_broadcast(&prep_cond);
 	return j;
 }
 
@@ -869,6 +981,8 @@ json_object *tenant_job_admin_json(struct tenant *t, const struct job *j, int64_
 	}
 	sbx_iso8601(j->end_ms, when, sizeof(when));
 	json_object_object_add(o, "ends_at", json_object_new_string(when));
+	json_object_object_add(o, "created_ms", json_object_new_int64(j->created_ms));
+	json_object_object_add(o, "ends_ms", json_object_new_int64(j->end_ms));
 	return o;
 }
 

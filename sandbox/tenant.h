@@ -9,14 +9,17 @@
  *
  * Jobs run from their creation: an import of N users takes
  * N x ms_per_user; its effect on the user store is applied when that time
- * has passed, lazily, by tenant_advance(now), which every request calls
- * first. Jobs complete in the order of their end times, so the store is the
- * same whenever it is looked at. Job data is dropped `retention` seconds
- * after creation.
+ * has passed by tenant_advance(now), which every request calls first and the
+ * tenant's thread calls at each job's end (so that a request coming then does
+ * not pay for the work; that thread also prepares each import's users off
+ * the lock as soon as it is created). Jobs complete in the order of their end
+ * times, so the store is the same whenever it is looked at. Job data is
+ * dropped `retention` seconds after creation.
  */
 #pragma once
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +80,14 @@ struct job {
 	int nusers;
 	int inserted, updated, failed_users, total;
 	json_object *errors;     /* [{user, errors}] once processed */
+	/* What depends only on the users file (parsed array, and per user the
+	 * schema or in-file duplicate errors, NULL: fine), prepared off the
+	 * lock by the tenant's prepare thread so that a job's end costs only
+	 * the store lookups; prep_state 0: not yet, 1: being prepared, 2: ready. */
+	int prep_state;
+	json_object *prep_arr;
+	json_object **prep_errs;
+	size_t prep_n;
 	/* exports */
 	char format[8];
 	json_object *fields;     /* as requested, or NULL */
@@ -129,6 +140,10 @@ struct tenant {
 		*by_username[TENANT_CONNECTIONS], *by_phone[TENANT_CONNECTIONS];
 	struct job **jobs;
 	size_t njobs, capjobs;
+	pthread_t prep_thread;   /* prepares imports (see struct job) */
+	bool prep_started, prep_stop;
+	struct job *prep_current; /* being prepared off the lock */
+	bool advancing;          /* tenant_advance runs (it may wait for a prep) */
 	struct token *tokens;
 	size_t ntokens, captokens;
 	double bucket;

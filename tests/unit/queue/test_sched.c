@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -336,12 +337,12 @@ static void test_poll_timing(void **state)
 	a = next(f, now, NULL);
 	assert_int_equal(a.kind, SCHED_DO_POLL);
 	sched_poll_running(it, now, 40, -1);
-	assert_int_equal(sched_item_next_poll(it), now + 13000 * 60 / 40);
+	assert_int_equal(sched_item_next_poll(it), now + 13000 * 60 / 40 + SCHED_POLL_MARGIN_MS);
 	/* Both: the percentage is finer, time_left (rounded up) bounds it. */
 	sched_poll_running(it, now, 40, 30);
-	assert_int_equal(sched_item_next_poll(it), now + 13000 * 60 / 40);
+	assert_int_equal(sched_item_next_poll(it), now + 13000 * 60 / 40 + SCHED_POLL_MARGIN_MS);
 	sched_poll_running(it, now, 40, 5);
-	assert_int_equal(sched_item_next_poll(it), now + 5000);
+	assert_int_equal(sched_item_next_poll(it), now + 5000 + SCHED_POLL_MARGIN_MS);
 	/* Nothing known: growing intervals, capped. */
 	int64_t prev = 0;
 	for (int i = 0; i < 12; i++) {
@@ -374,7 +375,87 @@ static void test_poll_timing(void **state)
 	a = next(f, now, NULL);
 	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
 	sched_submitted(it2, now);
-	assert_int_equal(sched_item_next_poll(it2), now + (int64_t)(mpu * 2000));
+	assert_int_equal(sched_item_next_poll(it2), now + (int64_t)(mpu * 2000) + SCHED_POLL_MARGIN_MS);
+}
+
+/* A job seen running polls once more, just after the end its progress
+ * allows; that end (not the middle of the last two polls) teaches the
+ * per-user time, so the next job's first poll lands just after its end. */
+static void test_poll_end_learned_from_progress(void **state)
+{
+	struct fix *f = *state;
+	struct sched_item *it;
+	sched_item_queue(f->imp, 0, 1000, NULL, &it);
+	roomy(f->t, T0);
+	struct sched_action a = next(f, T0, NULL);
+	sched_submitted(it, T0);
+	/* The job takes 2000 ms: at 1000 ms it is 50 % done. */
+	int64_t now = T0 + 1000;
+	roomy(f->t, now);
+	a = next(f, now, NULL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
+	sched_poll_running(it, now + 5, 50, 1);
+	assert_int_equal(sched_item_next_poll(it), T0 + 2000 + SCHED_POLL_MARGIN_MS);
+	now = sched_item_next_poll(it);
+	roomy(f->t, now);
+	a = next(f, now, NULL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
+	sched_poll_ended(it, now + 5, false);
+	assert_true(fabs(sched_tenant_ms_per_user(f->t) - 2.0) < 1e-9);
+	sched_item_remove(it);
+	/* The next job (500 users, 1000 ms): one poll, 15 ms after its end. */
+	struct sched_item *it2;
+	sched_item_queue(f->imp, 1, 500, NULL, &it2);
+	a = next(f, now, NULL);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
+	sched_submitted(it2, now);
+	assert_int_equal(sched_item_next_poll(it2), now + 1000 + SCHED_POLL_MARGIN_MS);
+	/* Found ended there: the estimate stays close (nudged down a little). */
+	int64_t at = sched_item_next_poll(it2);
+	roomy(f->t, at);
+	a = next(f, at, NULL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
+	sched_poll_ended(it2, at, false);
+	double mpu = sched_tenant_ms_per_user(f->t);
+	assert_true(mpu < 2.0 && mpu > 1.95);
+	/* A poll that leaves 300 ms after it was due (a busy loop) and finds
+	 * the job ended does not make the estimate grow. */
+	struct sched_item *it3;
+	sched_item_queue(f->imp, 2, 500, NULL, &it3);
+	a = next(f, at, NULL);
+	assert_int_equal(a.kind, SCHED_DO_SUBMIT);
+	sched_submitted(it3, at);
+	int64_t late = sched_item_next_poll(it3) + 300;
+	roomy(f->t, late);
+	a = next(f, late, NULL);
+	assert_int_equal(a.kind, SCHED_DO_POLL);
+	sched_poll_ended(it3, late, false);
+	assert_true(sched_tenant_ms_per_user(f->t) < mpu);
+}
+
+/* A poll just before the end is followed by one just after it, not a whole
+ * minimum interval later; only twice per job (a job stuck at 99 %). */
+static void test_poll_near_end(void **state)
+{
+	struct fix *f = *state;
+	struct sched_item *it;
+	sched_item_queue(f->imp, 0, 1000, NULL, &it);
+	roomy(f->t, T0);
+	struct sched_action a = next(f, T0, NULL);
+	sched_submitted(it, T0);
+	int64_t now = T0 + 1990;
+	for (int i = 0; i < 3; i++) {
+		roomy(f->t, now);
+		a = next(f, now, NULL);
+		assert_int_equal(a.kind, SCHED_DO_POLL);
+		sched_poll_running(it, now, 99, 1);
+		int64_t rem = (now - T0) / 99;
+		int64_t want = now + rem + SCHED_POLL_MARGIN_MS;
+		if (i == 2)
+			want = now + SCHED_POLL_MIN_MS;
+		assert_int_equal(sched_item_next_poll(it), want);
+		now = sched_item_next_poll(it);
+	}
 }
 
 static void test_poll_never_faster_than_bucket(void **state)
@@ -511,6 +592,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_too_many_jobs_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_jobs_lowers_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_timing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_end_learned_from_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_near_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_never_faster_than_bucket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire_after_two_hours, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recovered_job_polled_not_submitted, setup, teardown),
