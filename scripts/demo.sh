@@ -70,7 +70,7 @@ python3 - "$state/dry.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 print(f"  state={d['state']} users={d['users']['total']} invalid={d['users']['invalid']} "
-      f"chunks={d['chunks']['total']}")
+      f"(nothing queued)")
 PY
 
 echo "== POST /v1/imports ($DEMO_USERS users into con_SandboxUsers0001, on_invalid=skip)"
